@@ -35,5 +35,5 @@ class Pipeline:
         return self.steps[index]
 
     @classmethod
-    def coerce(cls, steps: "Pipeline | Iterable[FunctionStep]") -> "Pipeline":
+    def coerce(cls, steps: Pipeline | Iterable[FunctionStep]) -> Pipeline:
         return steps if isinstance(steps, Pipeline) else cls(steps)
