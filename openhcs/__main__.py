@@ -1,0 +1,5 @@
+import sys
+
+from openhcs.cli import main
+
+sys.exit(main())
