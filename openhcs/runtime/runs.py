@@ -16,8 +16,9 @@ Run lifecycle::
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+import copy
+from collections import Counter, OrderedDict, deque
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from itertools import islice
 from typing import Any
@@ -186,92 +187,45 @@ class RunRecord:
         The fraction counts finished wells fully and running wells by their completed
         steps when the number of steps is known.
         """
-        counts = {s: 0 for s in WellState}
-        for state in self.wells.values():
-            counts[state] += 1
+        counts = Counter(self.wells.values())
         done = sum(counts[s] for s in TERMINAL_WELL_STATES)
-        total = self.wells_total
-        fraction = None
-        if total:
-            if self.total_steps:
-                partial = sum(
-                    min(self.steps_done.get(w, 0), self.total_steps) / self.total_steps
-                    for w, s in self.wells.items()
-                    if s not in TERMINAL_WELL_STATES
-                )
-                fraction = (done + partial) / total
-            else:
-                fraction = done / total
-            fraction = min(1.0, fraction)
-        elif total == 0:
+        total, steps = self.wells_total, self.total_steps
+        partial = 0.0
+        if steps:
+            partial = sum(min(self.steps_done.get(w, 0), steps) / steps
+                          for w, s in self.wells.items() if s not in TERMINAL_WELL_STATES)
+        fraction = min(1.0, (done + partial) / total) if total else None
+        if total == 0:
             fraction = 1.0 if self.is_terminal else 0.0
-        return {
-            "wells_total": total,
-            "wells_done": done,
-            "wells_running": counts[WellState.RUNNING],
-            "wells_complete": counts[WellState.COMPLETE],
-            "wells_failed": counts[WellState.FAILED],
-            "wells_cancelled": counts[WellState.CANCELLED],
-            "fraction": fraction,
-        }
+        progress: dict[str, Any] = {"wells_total": total, "wells_done": done}
+        for state in (WellState.RUNNING, *sorted(TERMINAL_WELL_STATES)):
+            progress[f"wells_{state.value}"] = counts[state]
+        progress["fraction"] = fraction
+        return progress
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able snapshot (states as strings, sets as sorted lists)."""
-        return {
-            "execution_id": self.execution_id,
-            "request_id": self.request_id,
-            "plate_id": self.plate_id,
-            "state": self.state.value,
-            "created_at": self.created_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "updated_at": self.updated_at,
-            "message": self.message,
-            "error": self.error,
-            "traceback": self.traceback,
-            "wells": {w: s.value for w, s in self.wells.items()},
-            "current_step": dict(self.current_step),
-            "steps_done": dict(self.steps_done),
-            "well_errors": dict(self.well_errors),
-            "total_steps": self.total_steps,
-            "cancel_requested": self.cancel_requested,
-            "cancel_axis_ids": None
-            if self.cancel_axis_ids is None
-            else sorted(self.cancel_axis_ids),
-            "cancel_force": self.cancel_force,
-            "results": self.results,
-            "metrics": dict(self.metrics),
-            "summary": dict(self.summary),
-            "progress": self.progress(),
-        }
+        """A JSON-able snapshot (states as strings, sets as sorted lists) plus progress."""
+        data = {f.name: copy.copy(getattr(self, f.name)) for f in fields(self)}
+        data["state"] = self.state.value
+        data["wells"] = {w: s.value for w, s in self.wells.items()}
+        data["cancel_axis_ids"] = _sorted_or_none(self.cancel_axis_ids)
+        data["cancel_requested"] = self.cancel_requested
+        data["progress"] = self.progress()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunRecord:
         """Rebuild a record from ``to_dict()`` output (e.g. one read back from history)."""
+        kwargs = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        kwargs["state"] = RunState(data["state"])
+        kwargs["wells"] = {w: WellState(s) for w, s in (data.get("wells") or {}).items()}
         cancel = data.get("cancel_axis_ids", [])
-        return cls(
-            execution_id=data["execution_id"],
-            request_id=data.get("request_id"),
-            plate_id=data.get("plate_id", ""),
-            state=RunState(data["state"]),
-            created_at=data["created_at"],
-            started_at=data.get("started_at"),
-            finished_at=data.get("finished_at"),
-            updated_at=data.get("updated_at"),
-            message=data.get("message") or "",
-            error=data.get("error"),
-            traceback=data.get("traceback"),
-            wells={w: WellState(s) for w, s in (data.get("wells") or {}).items()},
-            current_step=dict(data.get("current_step") or {}),
-            steps_done=dict(data.get("steps_done") or {}),
-            well_errors=dict(data.get("well_errors") or {}),
-            total_steps=data.get("total_steps"),
-            cancel_axis_ids=None if cancel is None else set(cancel),
-            cancel_force=bool(data.get("cancel_force", False)),
-            results=data.get("results"),
-            metrics=dict(data.get("metrics") or {}),
-            summary=dict(data.get("summary") or {}),
-        )
+        kwargs["cancel_axis_ids"] = None if cancel is None else set(cancel)
+        return cls(**kwargs)
+
+
+def _sorted_or_none(ids: set[str] | None) -> list[str] | None:
+    return None if ids is None else sorted(ids)
 
 
 # --------------------------------------------------------------------------- the book
@@ -355,9 +309,10 @@ class RunBook:
 
     def _well_progress(self, ev: WellProgress) -> RunRecord:
         record = self._record(ev.execution_id)
-        if record.state is RunState.QUEUED:  # progress proves it started; the event was lost
-            record.state = RunState.RUNNING
-            record.started_at = ev.at
+        if record.started_at is None and not record.is_terminal:
+            record.started_at = ev.at  # progress proves it started, even if Started was lost
+            if record.state is RunState.QUEUED:
+                record.state = RunState.RUNNING
         well, meta = ev.axis_id, ev.metadata or {}
         total = _count(meta.get("total_steps"))
         if total:

@@ -238,6 +238,11 @@ def test_progress_before_started_event_implies_running():
     rec = book.handle(WellProgress("r1", 101.0, "A01", "pipeline", "started", {}))
     assert rec.state is RunState.RUNNING and rec.started_at == 101.0
 
+    submit(book, "r2")
+    book.handle(CancelRequested("r2", 102.0, None, False))
+    rec2 = book.handle(WellProgress("r2", 103.0, "A01", "pipeline", "cancelled", {}))
+    assert rec2.state is RunState.CANCELLING and rec2.started_at == 103.0
+
 
 def test_unknown_run_raises_unknown_run_a_key_error():
     book = RunBook()
