@@ -266,8 +266,11 @@ class RunBook:
             handler = self._handlers[type(event)]
         except KeyError:
             raise TypeError(f"not a run event: {event!r}") from None
+        before = self._records.get(event.execution_id)
+        was_terminal = before is not None and before.is_terminal
         record = handler(event)
-        record.updated_at = event.at
+        if not was_terminal:  # a finished run's record stays as it finished
+            record.updated_at = event.at
         return record
 
     def _record(self, execution_id: str) -> RunRecord:

@@ -228,6 +228,7 @@ def test_terminal_run_ignores_cancel_and_keeps_state_on_late_progress():
     book.handle(Finished("r1", 102.0, "complete", "ok", {}))
     rec = book.handle(CancelRequested("r1", 103.0, None, True))
     assert rec.state is RunState.COMPLETE and not rec.cancel_requested and not rec.cancel_force
+    assert rec.updated_at == 102.0
     book.handle(WellProgress("r1", 104.0, "A01", "pipeline", "completed", {}))
     assert rec.state is RunState.COMPLETE and rec.wells == {"A01": WellState.COMPLETE}
 
