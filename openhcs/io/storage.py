@@ -35,6 +35,7 @@ _CAUSES = {
     errno.EISDIR: "the destination is a folder",
     errno.ENAMETOOLONG: "file name too long",
 }
+_FULL_BELOW = 1 << 20  # bytes free under which an errno-less short write means "disk full"
 
 
 def _current_umask() -> int:
@@ -47,9 +48,25 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
+def _nearly_full(folder: Path) -> bool:
+    try:
+        stat = os.statvfs(folder)
+    except (OSError, AttributeError):  # AttributeError: no statvfs on Windows
+        return False
+    return stat.f_bavail * stat.f_frsize < _FULL_BELOW
+
+
 def output_error(path: Path, exc: OSError) -> OutputError:
-    """An ``OutputError`` naming ``path`` and the cause of ``exc`` in plain words."""
-    cause = _CAUSES.get(exc.errno or 0) or exc.strerror or type(exc).__name__
+    """An ``OutputError`` naming ``path`` and the cause of ``exc`` in plain words.
+
+    Short writes (numpy's ``tofile``, used by tifffile, reports "N requested and M written"
+    with no errno) count as "disk full" when the destination's file system is nearly full,
+    so call this before freeing the temp file's space.
+    """
+    cause = _CAUSES.get(exc.errno or 0)
+    if cause is None and exc.errno is None and _nearly_full(path.parent):
+        cause = "disk full"
+    cause = cause or exc.strerror or type(exc).__name__
     return OutputError(f"cannot write {path}: {cause} ({exc})")
 
 
@@ -107,18 +124,20 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
         raise ValueError(f"atomic_write mode must be one of {_MODES}, got {mode!r}")
     dest = Path(path)
     fd, tmp = _make_temp(dest)
+    os.close(fd)  # reopen by name, so handle.name is a path (tifffile needs one)
     text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
     try:
-        with os.fdopen(fd, mode, **text) as handle:
+        with open(tmp, mode, **text) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
             os.fchmod(handle.fileno(), _final_mode(dest))
         os.replace(tmp, dest)
     except BaseException as exc:
+        error = output_error(dest, exc) if isinstance(exc, OSError) else None
         _remove(tmp)
-        if isinstance(exc, OSError):
-            raise output_error(dest, exc) from exc
+        if error is not None:
+            raise error from exc
         raise
     _fsync_dir(dest.parent)
 
