@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,10 @@ class Plate:
     )
 
     def __post_init__(self) -> None:
+        # Frozen, so normalise through object.__setattr__ (callers may pass str / lists).
+        object.__setattr__(self, "path", Path(self.path))
+        object.__setattr__(self, "image_shape", tuple(int(n) for n in self.image_shape))
+        object.__setattr__(self, "dtype", np.dtype(self.dtype))
         ordered = tuple(sorted(self.records, key=ImageRecord.sort_key))
         object.__setattr__(self, "records", ordered)
         by_well: dict[str, list[ImageRecord]] = {}
@@ -138,23 +143,24 @@ class Plate:
     def _values(self, component: str) -> tuple[str, ...]:
         return natural_sorted(getattr(r, component) for r in self.records)
 
-    @property
+    # cached_property writes the instance __dict__ directly, which a frozen dataclass allows.
+    @cached_property
     def wells(self) -> tuple[str, ...]:
         return tuple(self._by_well)  # records are sorted, so wells are in natural order
 
-    @property
+    @cached_property
     def sites(self) -> tuple[str, ...]:
         return self._values("site")
 
-    @property
+    @cached_property
     def channels(self) -> tuple[str, ...]:
         return self._values("channel")
 
-    @property
+    @cached_property
     def z_indices(self) -> tuple[str, ...]:
         return self._values("z")
 
-    @property
+    @cached_property
     def timepoints(self) -> tuple[str, ...]:
         return self._values("timepoint")
 

@@ -131,7 +131,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-            os.fchmod(handle.fileno(), _final_mode(dest))
+            if hasattr(os, "fchmod"):  # POSIX (Windows only from Python 3.13)
+                os.fchmod(handle.fileno(), _final_mode(dest))
         os.replace(tmp, dest)
     except BaseException as exc:
         error = output_error(dest, exc) if isinstance(exc, OSError) else None

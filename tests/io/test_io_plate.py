@@ -6,7 +6,14 @@ import pytest
 
 from openhcs.io.detect import open_plate
 from openhcs.io.errors import CorruptImage
-from openhcs.io.plate import ImageRecord, natural_key, natural_sorted, row_letters, well_name
+from openhcs.io.plate import (
+    ImageRecord,
+    Plate,
+    natural_key,
+    natural_sorted,
+    row_letters,
+    well_name,
+)
 
 
 def test_natural_order_of_numbers_and_wells():
@@ -78,3 +85,38 @@ def test_read_of_a_file_corrupted_after_opening_names_it(imagexpress_plate):
     record.path.write_bytes(b"not a tiff at all")
     with pytest.raises(CorruptImage, match=record.path.name):
         plate.read(record)
+
+
+def test_contract_names_are_importable():
+    """Every name docs/CONTRACTS.md promises for openhcs.io exists."""
+    import importlib
+
+    promised = {
+        "openhcs.io.errors": ["PlateError", "PlateNotFound", "EmptyPlate", "UnknownLayout",
+                              "CorruptImage", "MixedShapes", "OutputError"],
+        "openhcs.io.plate": ["ImageRecord", "Plate"],
+        "openhcs.io.detect": ["open_plate"],
+        "openhcs.io.storage": ["atomic_write", "write_tiff_atomic", "write_csv_atomic"],
+    }
+    for module, names in promised.items():
+        loaded = importlib.import_module(module)
+        missing = [n for n in names if not hasattr(loaded, n)]
+        assert not missing, f"{module} lacks {missing}"
+    from openhcs.io import errors
+
+    for name in promised["openhcs.io.errors"][1:]:
+        assert issubclass(getattr(errors, name), errors.PlateError)
+    assert issubclass(errors.PlateError, ValueError)
+    assert [f for f in ImageRecord.__dataclass_fields__] == [
+        "well", "site", "channel", "z", "timepoint", "path"]
+
+
+def test_plate_built_by_hand_normalises_its_fields(tmp_path):
+    record = ImageRecord("B01", "1", "1", "1", "1", tmp_path / "b.tif")
+    first = ImageRecord("A01", "1", "1", "1", "1", tmp_path / "a.tif")
+    plate = Plate(path=str(tmp_path), format="imagexpress", records=[record, first],
+                  image_shape=[4, 5], dtype="uint8")
+    assert plate.path == tmp_path and plate.image_shape == (4, 5)
+    assert plate.dtype == np.uint8 and plate.records == (first, record)
+    assert plate.wells == ("A01", "B01") and plate.metadata == {}
+    assert pickle.loads(pickle.dumps(plate)).wells == ("A01", "B01")
