@@ -225,31 +225,23 @@ class _Writer:
 
     def imports(self) -> str:
         """``from m import a, b as c`` lines, standard library first, each group sorted."""
-        groups: dict[bool, dict[str, list[str]]] = {True: {}, False: {}}
+        by_module: dict[str, list[str]] = {}
         for (module, name), local in self.names.items():
-            std = module.partition(".")[0] in sys.stdlib_module_names
-            groups[std].setdefault(module, []).append(name if name == local else f"{name} as {local}")
-        blocks = []
-        for std in (True, False):
-            lines = []
-            for module in sorted(groups[std]):
-                names = sorted(groups[std][module], key=lambda n: (not n.isupper(), not n[:1].isupper(), n))
-                line = f"from {module} import {', '.join(names)}"
-                if len(line) > WIDTH:
-                    line = _layout(_Group(f"from {module} import (", [("", n) for n in names], ")"), 0, 0)
-                lines.append(line)
-            if lines:
-                blocks.append("\n".join(lines) + "\n")
-        return "\n".join(blocks)
+            by_module.setdefault(module, []).append(name if name == local else f"{name} as {local}")
+        groups: dict[bool, list[str]] = {True: [], False: []}
+        for module in sorted(by_module):  # isort's order: CONSTANTS, Classes, functions
+            names = sorted(by_module[module], key=lambda n: (not n.isupper(), not n[:1].isupper(), n))
+            line = f"from {module} import {', '.join(names)}"
+            if len(line) > WIDTH:
+                line = _layout(_Group(f"from {module} import (", [("", n) for n in names], ")"), 0, 0)
+            groups[module.partition(".")[0] in sys.stdlib_module_names].append(line + "\n")
+        return "\n".join("".join(lines) for lines in (groups[True], groups[False]) if lines)
 
 
 def _is_default(f: dataclasses.Field, value: Any) -> bool:
-    if f.default is not dataclasses.MISSING:
-        default = f.default
-    elif f.default_factory is not dataclasses.MISSING:
-        default = f.default_factory()
-    else:
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
         return False
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
     try:
         return type(value) is type(default) and bool(value == default)
     except Exception:  # e.g. arrays, whose == is elementwise
@@ -371,12 +363,15 @@ def load_config_code(code: str) -> tuple[GlobalPipelineConfig | None, PipelineCo
 def load_pipeline_file(path: str | pathlib.Path) -> list[FunctionStep]:
     """Steps from a user's pipeline ``.py`` file (``openhcs run --pipeline FILE.py``).
 
-    The file runs with ``__name__`` not ``"__main__"``, so its ``if __name__ == "__main__":``
-    block does not. Functions defined in the file itself work in-process only; worker
-    processes and servers need them in an importable module."""
-    path = pathlib.Path(path)
+    As with ``python FILE.py``, the file's folder goes on ``sys.path`` (and stays, so worker
+    processes can import sibling modules too). Unlike it, ``__name__`` is not ``"__main__"``,
+    so an ``if __name__ == "__main__":`` block does not run. Functions defined in the file
+    itself work in threads only; processes and servers need them in an importable module."""
+    path = pathlib.Path(path).resolve()
     try:
         code = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise CodegenError(f"cannot read pipeline file {path}: {exc.strerror or exc}") from exc
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
     return _steps(_exec(code, str(path)), str(path))

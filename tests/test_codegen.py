@@ -51,6 +51,12 @@ def same(a, b) -> bool:
     return a == b
 
 
+@pytest.fixture(autouse=True)
+def restore_sys_path(monkeypatch):
+    """load_pipeline_file puts a file's folder on sys.path; keep tests from seeing each other's."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+
+
 def ruff_check(tmp_path, code):
     target = tmp_path / "generated.py"
     target.write_text(code)
@@ -238,13 +244,18 @@ def test_imports_are_deduplicated_sorted_and_clashes_aliased():
 
 def test_output_is_deterministic_and_ruff_clean(tmp_path):
     steps = [FunctionStep(func=PATTERNS[k], name=k, kwargs={"s": {5, 3, 9}}) for k in PATTERNS]
+    many = [ndi.maximum_filter, ndi.minimum_filter, ndi.sobel, ndi.laplace, ndi.binary_erosion]
+    steps.append(FunctionStep(func=many, name="many"))  # a `from scipy.ndimage import (...)` block
     steps.append(FunctionStep(func=(np.clip, {"a_min": float("nan"), "names": ["x" * 30] * 5}), name="wide"))
     code = generate_pipeline_code(steps)
-    reordered = [FunctionStep(func=s.func, name=s.name, kwargs={"s": {9, 5, 3}}) for s in steps[:-1]]
-    assert generate_pipeline_code(reordered + steps[-1:]) == code
+    n = len(PATTERNS)
+    reordered = [FunctionStep(func=s.func, name=s.name, kwargs={"s": {9, 5, 3}}) for s in steps[:n]]
+    assert generate_pipeline_code(reordered + steps[n:]) == code
     assert generate_pipeline_code(steps) == code
     compile(code, "<test>", "exec")
     assert max(len(line) for line in code.splitlines()) <= 88
+    assert "from scipy.ndimage import (\n    binary_erosion,\n" in code
+    assert load_pipeline_code(code)[:-1] == steps[:-1]  # the last holds a nan, never ==
     for text in (code, generate_config_code(GlobalPipelineConfig(), PipelineConfig(mode="threads"))):
         result = ruff_check(tmp_path, text)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -383,6 +394,22 @@ def test_load_pipeline_file(tmp_path):
     # a file written by generate_pipeline_code loads the same way
     path.write_text(generate_pipeline_code(steps))
     assert load_pipeline_file(str(path)) == steps
+
+
+def test_load_pipeline_file_can_import_sibling_modules(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "codegen_sibling_funcs", None)  # removed again afterwards
+    del sys.modules["codegen_sibling_funcs"]
+    (tmp_path / "codegen_sibling_funcs.py").write_text("def keep(stack):\n    return stack\n")
+    path = tmp_path / "uses_sibling.py"
+    path.write_text(
+        "from codegen_sibling_funcs import keep\n"
+        "from openhcs.core.steps import FunctionStep\n"
+        "pipeline_steps = [FunctionStep(func=keep)]\n"
+    )
+    (step,) = load_pipeline_file(path)
+    assert step.func is sys.modules["codegen_sibling_funcs"].keep
+    # and such a function, being importable, can be written back as code
+    assert "from codegen_sibling_funcs import keep" in generate_pipeline_code([step])
 
 
 def test_load_pipeline_file_errors(tmp_path):
