@@ -11,8 +11,20 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
+# multiprocessing starts one resource tracker per interpreter and keeps it for good.
+_INTERPRETER_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+
+
 def _children() -> set[int]:
-    return {p.pid for p in psutil.Process().children(recursive=True)}
+    pids = set()
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            cmdline = " ".join(proc.cmdline())
+        except psutil.Error:
+            continue
+        if not any(helper in cmdline for helper in _INTERPRETER_HELPERS):
+            pids.add(proc.pid)
+    return pids
 
 
 @pytest.fixture(autouse=True)
