@@ -85,8 +85,9 @@ def _str(s: str) -> str:
 
 
 def _public_modules(module: str) -> list[str]:
-    """``scipy.ndimage._filters`` -> ``scipy.ndimage``, ``scipy``, then itself: prefer the
-    public package a user would import from, falling back to where the object lives."""
+    """Where to look for a name, nearest public parent package first, the defining module
+    last: ``scipy.ndimage._filters`` -> ``scipy.ndimage``, ``scipy``, itself. Users import
+    from the package that re-exports a function, not from its private home."""
     parts = module.split(".")
     private = next((i for i, p in enumerate(parts) if p.startswith("_")), len(parts))
     return [".".join(parts[:k]) for k in range(private, 0, -1) if k < len(parts)] + [module]
