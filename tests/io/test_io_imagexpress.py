@@ -33,6 +33,7 @@ def test_ignores_thumbnails_non_images_and_other_folders(imagexpress_plate, tiff
     for name in ("A01_s1_w1.csv", "notes.txt", "A01_s1_w1.xml"):
         (tp / name).write_text("x")
     (imagexpress_plate / "results.csv").write_text("a,b\n")
+    (tp / "._A01_s1_w1.tif").write_bytes(b"Mac resource fork")  # AppleDouble, not a TIFF
     tiff(imagexpress_plate / "openhcs_output" / "TimePoint_1" / "C05_s1_w1.tif")
     plate = open_plate(imagexpress_plate)
     assert len(plate.records) == 8

@@ -53,6 +53,13 @@ def test_broken_index_is_a_warning(opera_plate, caplog):
     assert "cannot parse" in caplog.text and "Index.xml" in caplog.text
 
 
+def test_hidden_files_are_skipped_silently(opera_plate, caplog):
+    (opera_plate / "Images" / "._r01c01f01p01-ch1sk1fk1fl1.tiff").write_bytes(b"resource fork")
+    with caplog.at_level(logging.WARNING, logger="openhcs.io"):
+        assert len(open_plate(opera_plate).records) == 32
+    assert "ignored" not in caplog.text
+
+
 def test_pointing_at_the_images_folder_works(opera_plate):
     plate = open_plate(opera_plate / "Images")
     assert plate.format == "operaphenix" and len(plate.records) == 32

@@ -113,6 +113,14 @@ def test_error_midway_leaves_no_file(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_interrupt_midway_leaves_no_file(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_write(tmp_path / "out.bin") as handle:
+            handle.write(b"x")
+            raise KeyboardInterrupt
+    assert os.listdir(tmp_path) == []
+
+
 def test_error_midway_keeps_the_old_file(tmp_path):
     dest = tmp_path / "out.txt"
     dest.write_text("previous result")

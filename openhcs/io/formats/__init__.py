@@ -38,7 +38,9 @@ class PlateFormat:
 
 
 def is_tiff_name(name: str) -> bool:
-    return name.lower().endswith(TIFF_SUFFIXES)
+    """A visible .tif/.tiff name. Hidden files are skipped: macOS copies leave '._A01...tif'
+    resource forks next to every image, and our own temp files start with a dot too."""
+    return not name.startswith(".") and name.lower().endswith(TIFF_SUFFIXES)
 
 
 def available_formats() -> tuple[PlateFormat, ...]:
