@@ -93,9 +93,10 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _remove(path: str) -> None:
+    """Best effort: a failure here must not hide the error that made us clean up."""
     try:
         os.unlink(path)
-    except FileNotFoundError:
+    except OSError:
         pass
 
 
