@@ -20,8 +20,9 @@ No pickle, ever: bodies are msgspec Structs encoded as JSON, validated on decode
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+import itertools
+import os
 import time
 import uuid
 from collections import OrderedDict
@@ -49,8 +50,25 @@ INTERNAL = "internal"
 SHUTTING_DOWN = "shutting_down"
 
 
-def new_id() -> str:
-    return uuid.uuid4().hex
+class _Ids:
+    """Unique ids without a syscall each: a random 64-bit per-process prefix + a counter.
+    (uuid4 reads os.urandom every time, which shows on the ping path.) A forked child
+    gets a fresh prefix."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.prefix = uuid.uuid4().hex[:16]
+        self.counter = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+new_id = _Ids()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=new_id.reset)
 
 
 class Message(
@@ -293,9 +311,7 @@ class Session:
 
     # ---------------------------------------------------------------- signing
     def sign(self, body: bytes, header: bytes = HEADER) -> bytes:
-        mac = hmac.new(self.key, header, hashlib.sha256)
-        mac.update(body)
-        return mac.hexdigest().encode()
+        return hmac.digest(self.key, header + body, "sha256").hex().encode()
 
     def serialize(self, msg: Message) -> list[bytes]:
         """Frames ``[header, signature, body]`` for ``msg``."""

@@ -65,6 +65,8 @@ from openhcs.runtime.protocol import (
 log = logging.getLogger(__name__)
 
 SERVER_TOPIC = b"server"
+_MORE = int(zmq.SNDMORE)  # plain ints: pyzmq's enum flags cost more than the send itself
+_POLLIN = int(zmq.POLLIN)
 SOCKET_LINGER_MS = 200
 PUB_HWM = 200_000
 
@@ -108,6 +110,13 @@ def find_free_port(start: int = 20000, end: int = 60000, host: str = "127.0.0.1"
 
 def bind_host(host: str) -> str:
     return "127.0.0.1" if host in ("localhost", "") else host
+
+
+def send_frames(sock: zmq.Socket, frames: list[bytes]) -> None:
+    """``send_multipart`` without per-frame enum arithmetic (hot path)."""
+    last = len(frames) - 1
+    for i, frame in enumerate(frames):
+        sock.send(frame, _MORE if i < last else 0)
 
 
 # --------------------------------------------------------------------------- server
@@ -243,7 +252,7 @@ class ZMQServer(ABC):
 
     def publish(self, topic: bytes, msg) -> None:
         """Sign and publish a message (a Struct, or a dict with the same fields)."""
-        self._pub.send_multipart([topic, *self.session.serialize(msg)], copy=True)
+        send_frames(self._pub, [topic, *self.session.serialize(msg)])
 
     # ---- the loop
     def _loop(self) -> None:
@@ -262,12 +271,11 @@ class ZMQServer(ABC):
             if self._wake_pull in ready:
                 self._drain_wakes()
             if self._router in ready:
+                router = self._router
                 for _ in range(256):  # bounded so posted events are never starved
-                    try:
-                        frames = self._router.recv_multipart(zmq.NOBLOCK)
-                    except zmq.Again:
+                    self._on_request(router.recv_multipart())
+                    if not router.getsockopt(zmq.EVENTS) & _POLLIN:
                         break
-                    self._on_request(frames)
             if self._posted:
                 self._drain_posted()
             if time.monotonic() >= next_beat:
@@ -315,7 +323,7 @@ class ZMQServer(ABC):
                 reply = reply_to(msg, Error, code=INTERNAL, message=f"{type(exc).__name__}: {exc}",
                                  traceback=traceback.format_exc())
         if reply is not None:
-            self._router.send_multipart([*envelope, *self.session.serialize(reply)])
+            send_frames(self._router, [*envelope, *self.session.serialize(reply)])
 
     def _handle_ping(self, msg: Ping) -> Pong:
         if msg.nonce:
@@ -361,11 +369,13 @@ class Requester:
         self.retries = retries
         self._curve = _client_curve(info, curve_dir)
         self._sock: zmq.Socket | None = None
+        self._rcvtimeo: int | None = None
         self._lock = threading.Lock()
 
     def _open(self) -> zmq.Socket:
         sock = self.context.socket(zmq.REQ)
         sock.linger = 0
+        self._rcvtimeo = None
         if self._curve is not None:
             curve.make_client_socket(sock, self._curve)
         sock.connect(self.info.control_endpoint)
@@ -387,9 +397,16 @@ class Requester:
                 if attempt:
                     msg = msgspec.structs.replace(msg, msg_id=new_id(), timestamp=time.time())
                 sock = self._sock or self._open()
-                sock.send_multipart(self.session.serialize(msg))
-                if sock.poll(int(timeout * 1000), zmq.POLLIN):
+                wait_ms = max(1, int(timeout * 1000))
+                if wait_ms != self._rcvtimeo:
+                    sock.setsockopt(zmq.RCVTIMEO, wait_ms)
+                    self._rcvtimeo = wait_ms
+                send_frames(sock, self.session.serialize(msg))
+                try:
                     frames = sock.recv_multipart()
+                except zmq.Again:
+                    frames = None
+                if frames is not None:
                     reply = self.session.deserialize(frames)
                     if isinstance(reply, Reply) and reply.reply_to not in ("", msg.msg_id):
                         self._discard()
