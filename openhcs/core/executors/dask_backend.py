@@ -1,0 +1,417 @@
+"""Run wells as Dask tasks: scale-out to a cluster with the same progress and cancel.
+
+One Dask task per well (``client.submit(run_remote, task, pure=False)``); the task runs
+:func:`~openhcs.core.well_runner.run_well` on a worker and the ``WellOutcome`` comes back
+as the future's result, so measurements and outputs are exactly those of local runs.
+The plate and output folders must be at the same path on every worker.
+
+Progress and cancellation do not ride on Dask messages (a scheduler hop each; see
+:mod:`openhcs.core.executors.dask_progress` for the numbers): each task connects back to a
+per-run ZeroMQ channel, so ``on_event`` sees the same seed events, in the same order per
+well, as with local workers, and a cancel reaches a running step's ``checkpoint()`` in
+well under a millisecond. One thread (the channel's) calls ``on_event`` and ``on_done``,
+so a well's terminal event always comes before its ``on_done``, exactly once.
+
+Failure handling leans on Dask: a task whose worker dies is rescheduled by the scheduler
+(``distributed.scheduler.allowed-failures``; the local cluster started here allows 1, so
+a well is retried once) and reported ``failed`` with the lost worker's address when it
+runs out of tries. A forced cancel (:meth:`DaskBackend.kill`) releases the task and
+restarts only the worker process running it through its nanny.
+
+Clusters and clients are expensive to start (~1-2 s), so :func:`get_shared_client` keeps
+one per scheduler address (or one local cluster per size) for the whole process; a server
+calls :func:`close_shared_clients` at shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from openhcs.core import progress
+from openhcs.core.config import GlobalPipelineConfig
+from openhcs.core.executors.base import OnDone, OnEvent, WellBackend
+from openhcs.core.executors.dask_progress import (
+    ChannelUnreachable,
+    Hub,
+    WorkerLink,
+    channel_host_for,
+)
+from openhcs.core.well_runner import WellOutcome, WellTask, run_well
+
+log = logging.getLogger(__name__)
+
+#: a finished task's outcome waits this long for its terminal event to arrive
+FLUSH_GRACE_S = 5.0
+#: how long a forced cancel waits for the nanny to bring the worker back
+RESTART_TIMEOUT_S = 60.0
+#: scheduler setting for the local clusters started here: one retry after a lost worker
+LOCAL_ALLOWED_FAILURES = 1
+
+
+# ------------------------------------------------------------ shared clients
+@dataclass
+class _Shared:
+    client: Any
+    cluster: Any = None
+
+
+_shared: dict[str, _Shared] = {}
+_shared_lock = threading.Lock()
+
+
+def get_shared_client(address: str | None = None, n_workers: int = 2) -> Any:
+    """The process-wide client for ``address``, or for a local cluster of ``n_workers``.
+
+    A local cluster uses worker processes (one thread each, no dashboard) and is started
+    on first use, then reused by every later run in this process.
+    """
+    from distributed import Client, LocalCluster
+
+    key = address or f"local:{n_workers}"
+    with _shared_lock:
+        entry = _shared.get(key)
+        if entry is not None and entry.client.status == "running":
+            return entry.client
+        if entry is not None:
+            _close_entry(entry)
+        if address:
+            entry = _Shared(Client(address, set_as_default=False))
+        else:
+            import dask
+
+            with dask.config.set({"distributed.scheduler.allowed-failures": LOCAL_ALLOWED_FAILURES}):
+                cluster = LocalCluster(
+                    n_workers=n_workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                )
+            entry = _Shared(Client(cluster, set_as_default=False), cluster)
+        _shared[key] = entry
+        return entry.client
+
+
+def close_shared_clients() -> None:
+    """Close every shared client and local cluster; their worker processes are joined."""
+    with _shared_lock:
+        entries = list(_shared.values())
+        _shared.clear()
+    for entry in entries:
+        _close_entry(entry)
+
+
+def _close_entry(entry: _Shared) -> None:
+    try:
+        entry.client.close()
+    except Exception:
+        log.exception("closing a Dask client failed")
+    if entry.cluster is not None:
+        try:
+            entry.cluster.close()  # closes the nannies, which join their worker processes
+        except Exception:
+            log.exception("closing a local Dask cluster failed")
+
+
+# ------------------------------------------------------------ the worker task
+def run_remote(task: WellTask, channel: str, token: str) -> WellOutcome:
+    """The Dask task: run one well on this worker, streaming progress to ``channel``."""
+    from distributed import get_worker
+
+    pid = os.getpid()
+    try:
+        worker = get_worker().address
+    except ValueError:  # run outside a worker (e.g. a debugging call)
+        worker = ""
+    link = WorkerLink(channel, token, task.well, secrets.token_hex(6))
+    try:
+        try:
+            link.hello(pid, worker)
+        except ChannelUnreachable as exc:
+            return WellOutcome(well=task.well, status=progress.FAILED, error=str(exc), worker=worker)
+        outcome = run_well(task, link.emit, link.is_cancelled)
+        outcome.worker = f"{worker} pid {pid}"
+        return outcome
+    finally:
+        link.close()
+
+
+# ------------------------------------------------------------ the backend
+@dataclass
+class _Well:
+    task: WellTask
+    on_event: OnEvent
+    on_done: OnDone
+    future: Any = None
+    cancelled: bool = False
+    attempt: str | None = None
+    attempts: int = 0
+    pid: int | None = None
+    worker: str = ""
+    step: str | None = None
+    terminal: bool = False  # a terminal event has been emitted
+    done: bool = False  # on_done has been called
+    killed: bool = False
+    outcome: WellOutcome | None = None  # a result waiting for its terminal event
+    flush_by: float | None = None
+    retry_note: dict[str, Any] | None = None  # added to a retried well's "started" event
+
+
+class DaskBackend(WellBackend):
+    """Runs one orchestrator run's wells on a Dask cluster."""
+
+    can_kill = True
+
+    def __init__(self, client: Any = None, config: GlobalPipelineConfig | None = None) -> None:
+        config = config or GlobalPipelineConfig(mode="dask")
+        self.client = client or get_shared_client(config.dask_scheduler, config.num_workers)
+        self.run_id = secrets.token_hex(4)
+        self._lock = threading.Lock()
+        self._wells: dict[str, _Well] = {}
+        self._by_attempt: dict[str, str] = {}
+        self._closed = False
+        self.hub = Hub(
+            channel_host_for(config.dask_scheduler),
+            secrets.token_hex(16),
+            on_message=self._on_message,
+            on_command=self._on_command,
+            on_tick=self._flush_overdue,
+            next_deadline=self._next_deadline,
+        )
+
+    # ------------------------------------------------------------- interface
+    def submit(self, task: WellTask, on_event: OnEvent, on_done: OnDone) -> None:
+        state = _Well(task, on_event, on_done)
+        with self._lock:
+            self._wells[task.well] = state
+        try:
+            future = self.client.submit(
+                run_remote,
+                task,
+                self.hub.address,
+                self.hub.token,
+                key=f"openhcs-{self.run_id}-{task.well}",
+                pure=False,
+            )
+        except Exception as exc:  # e.g. the scheduler is gone
+            self.hub.post(("failed", task.well, f"could not submit the well to Dask: {exc}"))
+            return
+        with self._lock:
+            state.future = future
+        future.add_done_callback(lambda f, _well=task.well: self._future_done(_well, f))
+
+    def cancel(self, axis_id: str) -> None:
+        with self._lock:
+            state = self._wells.get(axis_id)
+            if state is None or state.done:
+                return
+            state.cancelled = True
+            running, future = state.attempt is not None, state.future
+        if running:
+            self.hub.post(("cancel", axis_id))
+        elif future is not None:
+            future.cancel()  # never started: Dask drops it; the done callback reports it
+
+    def kill(self, axis_id: str) -> int | None:
+        with self._lock:
+            state = self._wells.get(axis_id)
+            if state is None or state.done or state.terminal or state.pid is None:
+                return None
+            state.killed = True
+            pid, worker, future = state.pid, state.worker, state.future
+        if future is not None:
+            future.cancel()  # released first, so losing its worker does not reschedule it
+        try:
+            result = self.client.restart_workers([worker], timeout=RESTART_TIMEOUT_S)
+            how = "restarted" if result.get(worker) == "OK" else f"restart: {result.get(worker)}"
+        except Exception as exc:
+            how = f"restart failed: {exc}"
+            log.error("could not restart Dask worker %s: %s", worker, exc)
+        reason = (
+            f"well ignored cancellation; Dask worker {worker} (pid {pid}) was {how}"
+            if how == "restarted"
+            else f"well ignored cancellation; Dask worker {worker} (pid {pid}) {how}"
+        )
+        log.warning("well %s: %s", axis_id, reason)
+        self.hub.post(("killed", axis_id, reason))
+        return pid
+
+    def pids(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                w: s.pid for w, s in self._wells.items()
+                if s.pid is not None and s.attempt is not None and not s.done
+            }
+
+    def close(self) -> None:
+        """Stop the progress thread; release any task still known (the client stays)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            leftovers = [s.future for s in self._wells.values() if s.future is not None and not s.done]
+        for future in leftovers:
+            future.cancel()
+        self.hub.stop()
+
+    # ------------------------------------------------------- Dask's thread
+    def _future_done(self, well: str, future: Any) -> None:
+        status = future.status
+        if status == "finished":
+            try:
+                self.hub.post(("outcome", well, future.result()))
+            except Exception as exc:
+                self.hub.post(("failed", well, f"could not fetch the well's result: {exc}"))
+        elif status == "error":
+            self.hub.post(("failed", well, _error_reason(well, future.exception())))
+        else:
+            self.hub.post(("gone", well))
+
+    # --------------------------------------------------- the hub's thread
+    def _on_message(self, attempt: str, msg: dict[str, Any]) -> None:
+        well = msg.get("w")
+        kind = msg.get("k")
+        with self._lock:
+            state = self._wells.get(well) if isinstance(well, str) else None
+            if state is None:
+                return
+            if kind == "hello":
+                retry_of = state.worker if state.attempt is not None and not state.terminal else None
+                state.attempt, state.attempts = attempt, state.attempts + 1
+                state.pid, state.worker = msg.get("pid"), str(msg.get("worker", ""))
+                self._by_attempt[attempt] = well
+                cancelled = state.cancelled or state.killed or state.done
+                attempts = state.attempts
+                if attempts > 1:
+                    state.retry_note = {"attempt": attempts, "previous_worker": retry_of}
+            elif kind == "ev":
+                if attempt != state.attempt or state.terminal or state.killed or state.done:
+                    return
+            else:
+                return
+        if kind == "hello":
+            self.hub.send(attempt, {"k": "ack", "cancelled": cancelled})
+            if retry_of is not None:
+                log.warning("well %s: worker %s lost; retrying (attempt %d)", well, retry_of, attempts)
+            return
+        step, status, meta = str(msg.get("s")), str(msg.get("st")), msg.get("m") or {}
+        note = state.retry_note
+        if note and step == progress.PIPELINE and status == progress.STARTED:
+            meta = {**meta, **note}
+        self._emit(state, step, status, meta)
+
+    def _emit(self, state: _Well, step: str, status: str, meta: dict[str, Any]) -> None:
+        terminal = progress.is_terminal_well_event(step, status)
+        with self._lock:
+            if state.terminal:
+                return
+            if step != progress.PIPELINE and status == progress.STARTED:
+                state.step = step
+            state.terminal = terminal
+            ready = terminal and state.outcome is not None
+        state.on_event(state.task.well, step, status, meta)
+        if ready:
+            self._finish(state, state.outcome)
+
+    def _on_command(self, command: tuple) -> None:
+        kind, well = command[0], command[1]
+        with self._lock:
+            state = self._wells.get(well)
+            if state is None or state.done:
+                return
+            attempt = state.attempt
+        if kind == "cancel":
+            if attempt is not None:
+                self.hub.send(attempt, {"k": "cancel"})
+        elif kind == "outcome":
+            self._outcome(state, command[2])
+        elif kind == "failed":
+            if state.killed:
+                return  # the kill reports this well
+            reason = command[2]
+            self._finish(state, WellOutcome(well=well, status=progress.FAILED, error=reason),
+                         (progress.FAILED, {"error": reason, "traceback": None, "step": state.step}))
+        elif kind == "gone":  # the future was cancelled
+            if state.killed:
+                return
+            if state.cancelled:
+                self._finish(state, None)
+            else:
+                reason = "Dask dropped the task (the scheduler connection was lost?)"
+                self._finish(state, WellOutcome(well=well, status=progress.FAILED, error=reason),
+                             (progress.FAILED, {"error": reason, "traceback": None, "step": state.step}))
+        elif kind == "killed":
+            reason = command[2]
+            meta = {"step": state.step, "forced": True, "pid": state.pid, "worker": state.worker,
+                    "reason": reason}
+            self._finish(state, WellOutcome(well=well, status=progress.CANCELLED, error=reason,
+                                            failed_step=state.step, worker=state.worker),
+                         (progress.CANCELLED, meta))
+
+    def _outcome(self, state: _Well, outcome: WellOutcome) -> None:
+        if state.killed:
+            return
+        with self._lock:
+            if not state.terminal:  # its last events are still on the way: wait a little
+                state.outcome = outcome
+                state.flush_by = time.monotonic() + FLUSH_GRACE_S
+                return
+        self._finish(state, outcome)
+
+    def _finish(self, state: _Well, outcome: WellOutcome | None,
+                event: tuple[str, dict[str, Any]] | None = None) -> None:
+        """Report a well's end once: its terminal event (unless already sent), then on_done.
+
+        ``outcome=None`` means "cancelled before it started"; the orchestrator emits that
+        well's cancelled event itself, so None is passed on only if nothing was emitted.
+        """
+        with self._lock:
+            if state.done:
+                return
+            state.done = True
+            already = state.terminal
+            state.terminal = True
+            state.outcome, state.flush_by = None, None
+        if outcome is None:
+            if already:
+                outcome = WellOutcome(well=state.task.well, status=progress.CANCELLED)
+        elif not already:
+            status, meta = event or _terminal_for(outcome)
+            state.on_event(state.task.well, progress.PIPELINE, status, meta)
+        state.on_done(outcome)
+
+    def _flush_overdue(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            overdue = [s for s in self._wells.values() if s.flush_by is not None and s.flush_by <= now]
+        for state in overdue:
+            log.warning("well %s: its last progress events never arrived", state.task.well)
+            self._finish(state, state.outcome)
+
+    def _next_deadline(self) -> float | None:
+        with self._lock:
+            return min((s.flush_by for s in self._wells.values() if s.flush_by is not None), default=None)
+
+
+def _terminal_for(outcome: WellOutcome) -> tuple[str, dict[str, Any]]:
+    if outcome.status == "complete":
+        return progress.COMPLETED, {"duration_s": round(outcome.duration_s, 4), "outputs": len(outcome.outputs)}
+    if outcome.status == progress.CANCELLED:
+        return progress.CANCELLED, {"step": outcome.failed_step}
+    return progress.FAILED, {"error": outcome.error, "traceback": outcome.traceback, "step": outcome.failed_step}
+
+
+def _error_reason(well: str, exc: BaseException | None) -> str:
+    from distributed.scheduler import KilledWorker
+
+    if isinstance(exc, KilledWorker):
+        return (
+            f"worker {exc.last_worker.address} lost while running well {well} "
+            f"(tried on {exc.allowed_failures + 1} worker(s))"
+        )
+    return f"the Dask task failed: {type(exc).__name__}: {exc}"

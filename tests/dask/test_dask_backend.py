@@ -1,0 +1,223 @@
+"""DaskBackend on a real ``LocalCluster(processes=True)``: same results, progress, cancel.
+
+The cluster is module-scoped through the backend's own shared-client registry (so the
+tests also prove reuse across runs) and closed with ``close_shared_clients()`` in
+teardown. Tests that replace worker processes use the command-line cluster instead
+(``test_dask_cli_cluster.py``), which is started and stopped per test.
+
+No ``tests/dask/__init__.py`` on purpose: with pytest's rootdir-relative imports it
+would be importable as ``dask`` and shadow the real library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from openhcs.core.config import GlobalPipelineConfig
+from openhcs.core.orchestrator.orchestrator import PipelineOrchestrator
+from openhcs.core.steps import FunctionStep
+from openhcs.processing import diagnostics as diag
+
+STEPS = [
+    FunctionStep(func=diag.passthrough, name="copy"),
+    FunctionStep(func=diag.mean_intensity, name="measure", variable_components=("site",)),
+]
+
+
+class Recorder:
+    """Collects progress events and lets a test wait for one (with a deadline)."""
+
+    def __init__(self):
+        self.events: list[tuple] = []
+        self.cond = threading.Condition()
+
+    def __call__(self, axis_id, step, status, metadata):
+        with self.cond:
+            self.events.append((axis_id, step, status, metadata))
+            self.cond.notify_all()
+
+    def wait_for(self, predicate, timeout=60):
+        with self.cond:
+            assert self.cond.wait_for(lambda: any(predicate(e) for e in self.events), timeout), (
+                f"event not seen; got {self.events[-5:]}"
+            )
+
+    def for_well(self, well):
+        return [(s, st) for a, s, st, _ in self.events if a == well]
+
+    def terminal(self, well):
+        return [st for a, s, st, _ in self.events if a == well and s == "pipeline" and st != "started"]
+
+
+def seed_sequence(step_names):
+    """The events one well reports when it completes, in order."""
+    seq = [("pipeline", "started")]
+    for name in step_names:
+        seq += [(name, "started"), (name, "completed")]
+    return seq + [("pipeline", "completed")]
+
+
+def run(plate, steps, out, recorder=None, **config):
+    """One run in its own output folder; returns the RunResult."""
+    orch = PipelineOrchestrator(
+        plate, GlobalPipelineConfig(output_dir=str(out), **config), progress_callback=recorder
+    )
+    try:
+        return orch.run(steps)
+    finally:
+        orch.shutdown()
+
+
+@contextlib.contextmanager
+def started_run(plate, steps, out, recorder, **config):
+    """A run on its own thread: yields (orchestrator, box); box['r'] is the RunResult.
+
+    Leaving the block waits (with a deadline) for the run to end; if the test body
+    failed first, the run is cancelled so that no thread or worker is left busy.
+    """
+    orch = PipelineOrchestrator(
+        plate, GlobalPipelineConfig(output_dir=str(out), **config), progress_callback=recorder
+    )
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.setdefault("r", orch.run(steps)))
+    thread.start()
+    try:
+        yield orch, box
+    except BaseException:
+        orch.cancel(force=True)
+        raise
+    finally:
+        thread.join(90)
+        orch.shutdown()
+    assert not thread.is_alive(), "the run did not finish"
+
+
+def summary_without_timings(path: Path) -> list[dict]:
+    with open(path) as f:
+        return [{k: v for k, v in row.items() if k != "duration_s"} for row in csv.DictReader(f)]
+
+
+def assert_same_outputs(a, b):
+    """Two RunResults measured the same: summary (but timings), per-well CSVs, images."""
+    assert summary_without_timings(a.summary_path) == summary_without_timings(b.summary_path)
+    csvs_a = sorted(p.name for p in (a.output_dir / "measurements").glob("*.csv"))
+    csvs_b = sorted(p.name for p in (b.output_dir / "measurements").glob("*.csv"))
+    assert csvs_a and csvs_a == csvs_b
+    for name in csvs_a:
+        text_a = (a.output_dir / "measurements" / name).read_bytes()
+        assert text_a == (b.output_dir / "measurements" / name).read_bytes(), name
+    images_a = sorted(p.relative_to(a.output_dir) for p in a.output_dir.glob("images/*/*.tif"))
+    images_b = sorted(p.relative_to(b.output_dir) for p in b.output_dir.glob("images/*/*.tif"))
+    assert images_a == images_b
+    for rel in images_a:
+        assert np.array_equal(tifffile.imread(a.output_dir / rel), tifffile.imread(b.output_dir / rel)), rel
+
+
+# --------------------------------------------------------------------------- tests
+import pytest  # noqa: E402
+
+from openhcs.core.executors import dask_backend as db  # noqa: E402
+from tests.core.plates import MARKER, write_plate  # noqa: E402
+
+DASK = {"mode": "dask", "num_workers": 2}
+
+
+@pytest.fixture(scope="module")
+def shared_client():
+    client = db.get_shared_client(None, n_workers=2)
+    yield client
+    db.close_shared_clients()
+
+
+def test_local_cluster_matches_processes_and_reports_every_event(shared_client, tmp_path):
+    plate = write_plate(tmp_path / "plate")
+    reference = run(plate, STEPS, tmp_path / "proc", mode="processes", num_workers=2)
+    rec = Recorder()
+    result = run(plate, STEPS, tmp_path / "dask", rec, **DASK)
+    assert result.status == "complete", result.to_dict()
+    assert_same_outputs(reference, result)
+    for well in result.wells:
+        assert rec.for_well(well) == seed_sequence(["copy", "measure"]), well
+    meta = [m for a, s, st, m in rec.events if a == "B02" and s == "measure" and st == "completed"][0]
+    assert meta["step_index"] == 1 and meta["total_steps"] == 2 and meta["duration_s"] >= 0
+    workers = {o.worker.split(" pid ")[0] for o in result.wells.values()}
+    assert workers <= set(shared_client.scheduler_info()["workers"])
+
+
+def test_demo_plate_matches_processes(shared_client, tmp_path):
+    demo_plate = pytest.importorskip("openhcs.demo.plate")
+    demo_pipeline = pytest.importorskip("openhcs.demo.pipeline")
+    plate = demo_plate.make_demo_plate(tmp_path / "demo", rows=1, cols=3, image_size=128)
+    steps = demo_pipeline.default_pipeline(grid=plate.grid, overlap=plate.overlap)
+    reference = run(plate.path, steps, tmp_path / "proc", mode="processes", num_workers=2)
+    rec = Recorder()
+    result = run(plate.path, steps, tmp_path / "dask", rec, **DASK)
+    assert reference.status == "complete" and result.status == "complete", result.to_dict()
+    assert_same_outputs(reference, result)
+    names = [step.display_name for step in steps]
+    for well in plate.wells:
+        assert rec.for_well(well) == seed_sequence(names), well
+
+
+def test_shared_cluster_is_reused_across_runs(shared_client, tmp_path):
+    plate = write_plate(tmp_path / "plate", wells=("A01", "A02", "A03", "A04"))
+    first = run(plate, STEPS, tmp_path / "one", **DASK)
+    assert db.get_shared_client(None, n_workers=2) is shared_client
+    second = run(plate, STEPS, tmp_path / "two", **DASK)
+    assert first.status == second.status == "complete"
+    pids = {o.worker.split(" pid ")[1] for r in (first, second) for o in r.wells.values()}
+    assert len(pids) <= 2  # the same two worker processes served both runs
+
+
+def test_failing_well_reports_its_error_through_dask(shared_client, tmp_path):
+    plate = write_plate(tmp_path / "plate", marked=("A02",))
+    rec = Recorder()
+    result = run(plate, [FunctionStep(func=(diag.fail_step, {"marker": MARKER}), name="boom")],
+                 tmp_path / "out", rec, **DASK)
+    assert result.failed == ["A02"] and len(result.completed) == 5
+    failed = result.wells["A02"]
+    assert "deliberate failure" in failed.error and "RuntimeError" in failed.traceback
+    assert failed.failed_step == "boom"
+    assert rec.terminal("A02") == ["failed"]
+
+
+def test_cancel_whole_run_lands_mid_step_and_skips_queued_wells(shared_client, tmp_path):
+    plate = write_plate(tmp_path / "plate")
+    rec = Recorder()
+    steps = [FunctionStep(func=(diag.sleep_step, {"seconds": 60}), name="slow")]
+    with started_run(plate, steps, tmp_path / "out", rec, **DASK) as (orch, box):
+        rec.wait_for(lambda e: e[1] == "slow" and e[2] == "started")
+        running = set(orch.worker_pids())
+        assert running and set(orch.worker_pids().values()) <= _worker_pids(shared_client)
+        orch.cancel()
+    result = box["r"]
+    assert result.status == "cancelled"
+    assert sorted(result.cancelled) == ["A01", "A02", "A03", "B01", "B02", "B03"]
+    for well in result.wells:
+        assert rec.terminal(well) == ["cancelled"], well
+    landed = [m for a, s, st, m in rec.events if a in running and st == "cancelled"]
+    assert landed and all(m["step"] == "slow" for m in landed)  # stopped inside the step
+
+
+def test_cancel_one_well_leaves_the_others_running(shared_client, tmp_path):
+    plate = write_plate(tmp_path / "plate", marked=("A01",))
+    rec = Recorder()
+    steps = [FunctionStep(func=(diag.sleep_step, {"seconds": 60, "marker": MARKER}), name="slow")]
+    with started_run(plate, steps, tmp_path / "out", rec, **DASK) as (orch, box):
+        rec.wait_for(lambda e: e[0] == "A01" and e[1] == "slow" and e[2] == "started")
+        orch.cancel(axis_ids=["A01"])
+    result = box["r"]
+    assert result.cancelled == ["A01"] and len(result.completed) == 5
+    assert rec.terminal("A01") == ["cancelled"]
+    assert [m for a, s, st, m in rec.events if a == "A01" and st == "cancelled"][0]["step"] == "slow"
+
+
+def _worker_pids(client) -> set[int]:
+    return set(client.run(os.getpid).values())
