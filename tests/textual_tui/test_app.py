@@ -1,0 +1,113 @@
+"""The Textual app driven by its pilot against a real execution server process."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.widgets import Button, DataTable, Input, ProgressBar, Static
+
+from openhcs.textual_tui.app import OpenHCSApp
+from openhcs.textual_tui.widgets.well_progress import WellRow
+from tests.frontend.fixtures import (
+    assert_gone,
+    demo_plate,
+    free_port,
+    slow_pipeline_file,
+    threads_config,
+)
+
+SIZE = (150, 50)
+
+
+async def wait_for(pilot, app: OpenHCSApp, condition, timeout: float) -> None:
+    """Wait (on controller change events, no sleeps) until ``condition()`` holds."""
+    ready = asyncio.Event()
+
+    def check(*_args) -> None:
+        if condition():
+            ready.set()
+
+    app.controller.changed.connect(check)
+    try:
+        check()
+        await asyncio.wait_for(ready.wait(), timeout)
+    finally:
+        app.controller.changed.disconnect(check)
+    await pilot.pause()  # let the widgets draw what the controller announced
+
+
+async def add_plate(pilot, app: OpenHCSApp, path) -> None:
+    app.screen.query_one("#plate-path", Input).value = str(path)
+    await pilot.click("#add-plate")
+    await pilot.pause()
+
+
+def _server_pid(app: OpenHCSApp) -> int | None:
+    backend = app.controller._zmq
+    return backend.server_pid if backend else None
+
+
+def test_add_plate_run_progress_reaches_100_and_results_are_shown(tmp_path, isolated_dirs):
+    plate = demo_plate(tmp_path)
+    app = OpenHCSApp(port=free_port(), global_config=threads_config(), use_zmq=True)
+    pids = []
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await add_plate(pilot, app, plate)
+            screen = app.screen
+            assert screen.query_one("#plates", DataTable).row_count == 1
+            assert "4 wells, 4 sites, 2 channels" in str(screen.query_one("#layout", Static).render())
+            assert "flatfield → background → stitch → measure" in str(screen.query_one("#steps").render())
+            await pilot.click("#run")
+            await wait_for(pilot, app, lambda: app.controller.runs[plate].state == "running", 60)
+            pids.append(_server_pid(app))
+            await wait_for(pilot, app, lambda: plate in app.controller.results, 120)
+            assert screen.query_one("#plate-progress", ProgressBar).progress == 100
+            rows = list(screen.query(WellRow))
+            assert [r.well for r in rows] == ["A01", "A02", "B01", "B02"]
+            assert all(r.query_one(ProgressBar).progress == 100 for r in rows)
+            assert screen.query_one("#plates", DataTable).get_row_at(0)[-2:] == ["complete", "100%"]
+            assert "4 complete, 0 failed, 0 cancelled" in str(screen.query_one("#status").render())
+            await pilot.press("f2")
+            await pilot.pause()
+            results = app.screen
+            table = results.query_one("#results-table", DataTable)
+            assert table.row_count == 4 and "object_count" in [c.label.plain for c in table.columns.values()]
+            heat = results.query_one("#heatmap", DataTable)
+            assert heat.row_count == 2 and len(heat.columns) == 3  # row label + columns 1, 2
+            assert heat.get_row_at(0)[0].plain == "A"
+            assert "object_count per well" in str(results.query_one("#results-title").render())
+
+    asyncio.run(scenario())
+    assert_gone(pids[0])
+
+
+def test_run_then_stop_is_cancelled_gracefully(tmp_path, isolated_dirs):
+    plate = demo_plate(tmp_path)
+    app = OpenHCSApp(port=free_port(), global_config=threads_config(), use_zmq=True)
+    pids = []
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await add_plate(pilot, app, plate)
+            app.screen.query_one("#pipeline-path", Input).value = str(slow_pipeline_file(tmp_path))
+            await pilot.click("#use-pipeline")
+            await pilot.pause()
+            assert "Steps: sleep" in str(app.screen.query_one("#steps").render())
+            await pilot.click("#run")
+            await wait_for(pilot, app, lambda: app.controller.runs[plate].counts()["running"] > 0, 60)
+            pids.append(_server_pid(app))
+            assert app.screen.query_one("#force", Button).disabled
+            await pilot.click("#stop")
+            await wait_for(pilot, app, lambda: not app.controller.stop_sequence.active, 15)
+            await wait_for(pilot, app, lambda: app.controller.runs[plate].finished, 10)
+            assert app.controller.runs[plate].state == "cancelled"
+            assert str(app.screen.query_one("#status").render()).startswith("Stopped gracefully")
+            assert app.controller.stop_sequence.message().startswith("Stopped gracefully")
+            assert app.screen.query_one("#plates", DataTable).get_row_at(0)[-2] == "cancelled"
+            states = [r.query_one(".well-state").render() for r in app.screen.query(WellRow)]
+            assert all(str(s) == "cancelled" for s in states), states
+
+    asyncio.run(scenario())
+    assert_gone(pids[0])
