@@ -83,7 +83,6 @@ def main(argv: list[str] | None = None) -> int:
         log.exception("server loop crashed")
         return 1
     log.info("execution server pid %d stopped", os.getpid())
-    logging.shutdown()
     return 0
 
 
@@ -98,5 +97,8 @@ def _redirect_std_streams(log_file: Path) -> None:
 
 if __name__ == "__main__":
     code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
     # Run threads stuck in user code must not keep a stopped server alive.
     os._exit(code)
