@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tifffile
 
 from openhcs.core import progress
 from openhcs.core.steps import FunctionStep, iter_calls
-from openhcs.io.plate import ImageRecord
+from openhcs.io.plate import ImageRecord, read_image
 from openhcs.io.storage import write_csv_atomic, write_tiff_atomic
 from openhcs.processing.checkpoint import StepCancelled, cancellation_scope
 
@@ -145,7 +144,7 @@ Key = tuple[str, str, str, str]
 def _load_images(records: tuple[ImageRecord, ...]) -> dict[Key, np.ndarray]:
     images: dict[Key, np.ndarray] = {}
     for rec in records:
-        images[(rec.site, rec.channel, rec.z, rec.timepoint)] = np.asarray(tifffile.imread(rec.path))
+        images[(rec.site, rec.channel, rec.z, rec.timepoint)] = read_image(rec.path)
     return images
 
 

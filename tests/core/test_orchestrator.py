@@ -201,7 +201,7 @@ def test_forced_cancel_kills_worker_that_ignores_cancel(plate):
         orch.cancel(grace=0.2)
         runner.join(60)
         assert not runner.is_alive()
-        assert result_pids_replaced(orch, pids_before)
+        assert result_pids_replaced(orch, pids_before), (orch._own_pool.pids(), pids_before, [e for e in rec.events if e[2] != "started"])
         result = box["r"]
         assert result.status == "cancelled" and len(result.cancelled) == 6
         forced = [m for a, s, st, m in rec.events if st == "cancelled" and m.get("forced")]

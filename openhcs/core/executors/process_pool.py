@@ -245,14 +245,14 @@ class WorkerPool:
         if self._closed:
             return
         task = worker.task
-        code = worker.process.exitcode
         pid = worker.process.pid
-        log.warning("worker pid %s exited with code %s; starting a replacement", pid, code)
         worker.conn.close()
-        worker.process.join(1.0)
+        worker.process.join(1.0)  # the pipe may report EOF a moment before the exit
         if worker.process.is_alive():  # pipe broke but the process lingers: make sure
             worker.process.kill()
             worker.process.join()
+        code = worker.process.exitcode
+        log.warning("worker pid %s exited with code %s; starting a replacement", pid, code)
         worker.process.close()
         with self._lock:
             self._workers[worker.slot] = self._spawn(worker.slot)
