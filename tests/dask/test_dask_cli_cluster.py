@@ -1,0 +1,144 @@
+"""DaskBackend against a cluster started from the command line, as on separate machines.
+
+``dask scheduler`` and two ``dask worker --nworkers 1 --nthreads 1`` processes on loopback
+(each worker under its own nanny, as a deployment would run them), reached only through
+``GlobalPipelineConfig(mode='dask', dask_scheduler=ADDRESS)``. The cluster is started per
+test because two of the tests replace worker processes; every process is stopped by its
+handle in teardown (terminate, wait, kill).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+from test_dask_backend import STEPS, Recorder, assert_same_outputs, run, seed_sequence, started_run
+
+from openhcs.core.executors import dask_backend as db
+from openhcs.core.steps import FunctionStep
+from openhcs.processing import diagnostics as diag
+from tests.core.plates import MARKER, write_plate
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """(address, client) of a fresh command-line cluster; torn down by process handles."""
+    from distributed import Client
+
+    dask_cli = str(Path(sys.executable).with_name("dask"))
+    scheduler_file = tmp_path / "scheduler.json"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        # what docs/scale-out.md recommends: a lost worker's wells are retried once
+        "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",
+    }
+    procs: list[tuple[subprocess.Popen, object]] = []
+
+    def start(name: str, *args: str) -> None:
+        log = open(logs / f"{name}.log", "w")
+        procs.append((subprocess.Popen([dask_cli, *args], stdout=log, stderr=subprocess.STDOUT,
+                                       env=env, cwd=tmp_path), log))
+
+    start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0",
+          "--scheduler-file", str(scheduler_file), "--no-dashboard")
+    for i in range(2):
+        start(f"worker{i}", "worker", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1",
+              "--nworkers", "1", "--nthreads", "1", "--no-dashboard", "--name", f"w{i}")
+    client = None
+    try:
+        # Client and workers wait for the scheduler file themselves (bounded by timeouts)
+        client = Client(scheduler_file=str(scheduler_file), timeout=60, set_as_default=False)
+        client.wait_for_workers(2, timeout=90)
+        yield client.scheduler.address, client
+    finally:
+        db.close_shared_clients()
+        if client is not None:
+            client.close()
+        for proc, _ in reversed(procs):  # workers first, then the scheduler
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for _, log in procs:
+            log.close()
+
+
+def _pids(client) -> set[int]:
+    return set(client.run(os.getpid).values())
+
+
+def test_cli_cluster_matches_processes(cluster, tmp_path):
+    address, client = cluster
+    plate = write_plate(tmp_path / "plate")
+    reference = run(plate, STEPS, tmp_path / "proc", mode="processes", num_workers=2)
+    rec = Recorder()
+    result = run(plate, STEPS, tmp_path / "dask", rec, mode="dask", num_workers=2, dask_scheduler=address)
+    assert result.status == "complete", result.to_dict()
+    assert_same_outputs(reference, result)
+    for well in result.wells:
+        assert rec.for_well(well) == seed_sequence(["copy", "measure"]), well
+    assert {int(o.worker.split(" pid ")[1]) for o in result.wells.values()} <= _pids(client)
+
+
+def test_forced_cancel_restarts_only_the_stubborn_wells_worker(cluster, tmp_path):
+    address, client = cluster
+    plate = write_plate(tmp_path / "plate", marked=("A01",))
+    rec = Recorder()
+    steps = [FunctionStep(func=(diag.ignore_cancel_step, {"seconds": 120, "marker": MARKER}), name="stubborn")]
+    config = {"mode": "dask", "num_workers": 2, "dask_scheduler": address}
+    with started_run(plate, steps, tmp_path / "out", rec, **config) as (orch, box):
+        rec.wait_for(lambda e: e[0] == "A01" and e[1] == "stubborn" and e[2] == "started")
+        stubborn_pid = orch.worker_pids()["A01"]
+        other_pids = _pids(client) - {stubborn_pid}
+        assert len(other_pids) == 1
+        orch.cancel(axis_ids=["A01"], grace=0.2)
+    result = box["r"]
+    assert result.cancelled == ["A01"] and len(result.completed) == 5
+    reason = result.wells["A01"].error
+    assert "restarted" in reason and str(stubborn_pid) in reason
+    forced = [m for a, s, st, m in rec.events if a == "A01" and st == "cancelled"]
+    assert len(forced) == 1 and forced[0]["forced"] and forced[0]["pid"] == stubborn_pid
+    assert forced[0]["step"] == "stubborn"
+    assert not psutil.pid_exists(stubborn_pid)
+    client.wait_for_workers(2, timeout=90)
+    now = _pids(client)
+    assert other_pids <= now and stubborn_pid not in now  # only that worker was replaced
+
+
+def test_lost_worker_is_retried_once_then_reported(cluster, tmp_path):
+    address, client = cluster
+    config = {"mode": "dask", "num_workers": 2, "dask_scheduler": address}
+    plate = write_plate(tmp_path / "plate", marked=("A01",))
+    rec = Recorder()
+    steps = [FunctionStep(func=(diag.sleep_step, {"seconds": 2, "marker": MARKER}), name="slow")]
+    with started_run(plate, steps, tmp_path / "out", rec, **config) as (orch, box):
+        rec.wait_for(lambda e: e[0] == "A01" and e[1] == "slow" and e[2] == "started")
+        os.kill(orch.worker_pids()["A01"], signal.SIGKILL)  # the machine running A01 is gone
+    result = box["r"]
+    assert result.status == "complete", result.to_dict()
+    assert rec.for_well("A01") == [("pipeline", "started"), ("slow", "started")] + seed_sequence(["slow"])
+    retry = [m for a, s, st, m in rec.events if a == "A01" and s == "pipeline" and st == "started"][1]
+    assert retry["attempt"] == 2 and retry["previous_worker"].startswith("tcp://127.0.0.1:")
+
+    # a well that takes down every worker it runs on: one retry, then a clear failure
+    crash_plate = write_plate(tmp_path / "crash", marked=("B01",))
+    rec = Recorder()
+    result = run(crash_plate, [FunctionStep(func=(diag.crash_worker_step, {"marker": MARKER}), name="crash")],
+                 tmp_path / "out2", rec, **config)
+    assert result.failed == ["B01"] and len(result.completed) == 5
+    error = result.wells["B01"].error
+    assert "lost while running well B01" in error and "tcp://127.0.0.1:" in error
+    assert "tried on 2 worker(s)" in error
+    assert rec.terminal("B01") == ["failed"]
