@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 import openhcs_test_steps as steps
 import pytest
@@ -19,7 +20,8 @@ def test_import_warns():
 
 
 def test_construction_and_call_warn_and_delegate(server, plate):
-    with pytest.warns(DeprecationWarning):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the import warning is tested above
         from openhcs.runtime.remote_orchestrator import RemoteOrchestrator
     with pytest.warns(DeprecationWarning, match="deprecated"):
         orchestrator = RemoteOrchestrator("localhost", server.info.data_port)
