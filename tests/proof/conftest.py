@@ -144,7 +144,7 @@ class ServerHandle:
             lifecycle.stop_server(self.info, popen=self.popen, wait=15, term_wait=5)
         else:
             self.popen.wait()
-        reap(list(self.known_children.values()), timeout=10)
+        reap(list(self.known_children.values()), timeout=5)
 
     def kill9(self) -> None:
         """SIGKILL the server by pid (a crash), reap it; its workers are left to exit."""

@@ -1,0 +1,313 @@
+"""Chaos on real processes: a server killed with SIGKILL mid-run, a worker killed
+mid-well, clients that vanish mid-run, submits that are retried.
+
+Processes are stopped by pid only: the server's pid from its launcher, a worker's pid
+from the server's own ``status`` (checked against the server's child processes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import psutil
+import pytest
+
+from openhcs.processing import diagnostics as diag
+from openhcs.runtime.history import RunHistory
+from openhcs.runtime.protocol import Accepted, Execute
+from openhcs.runtime.zmq_base import ServerUnavailable
+from tests.core.plates import MARKER, write_plate
+from tests.proof.conftest import (
+    EventRecorder,
+    assert_contiguous,
+    copy_steps,
+    plate_steps,
+    reap,
+    request,
+    server_env,
+)
+
+LOST_WITHIN_S = 3.0
+
+
+def slow_marked_steps(seconds: float = 60.0):
+    """One step that sleeps (cooperatively) only in wells holding MARKER."""
+    return plate_steps((diag.sleep_step, {"seconds": seconds, "marker": MARKER}, "slow"))
+
+
+def started(eid: str, well: str, step: str):
+    return lambda e: (e.get("execution_id") == eid and e.get("well_id") == well and e.get("step") == step
+                      and e.get("status") == "started")
+
+
+def well_done(eid: str):
+    return lambda e: (e.get("execution_id") == eid and e.get("type") == "progress"
+                      and e.get("step") == "pipeline" and e.get("status") in ("completed", "complete"))
+
+
+def _start_slow_run(server, tmp_path, recorder):
+    plate = write_plate(tmp_path / "plate", wells=("A01", "A02", "A03"), sites=1, channels=1, marked=("A01",))
+    client = server.client(progress_callback=recorder)
+    client.connect(timeout=30)
+    accepted = client.submit_pipeline(plate_id=str(plate), pipeline_steps=slow_marked_steps())
+    eid = accepted["execution_id"]
+    recorder.wait_for(started(eid, "A01", "slow"), 60, "the marked well's slow step")
+    return client, eid
+
+
+# --------------------------------------------------------------------------- server killed
+
+
+def test_server_killed_mid_run_is_reported_lost_and_the_run_shows_interrupted(servers, proof_dirs, tmp_path):
+    server = servers("--workers", "1", "--mode", "processes")
+    recorder = EventRecorder()
+    client, eid = _start_slow_run(server, tmp_path, recorder)
+    outcome: dict = {}
+
+    def wait() -> None:
+        try:
+            outcome["result"] = client.wait_for_completion(eid, timeout=60)
+        except BaseException as exc:  # noqa: BLE001 — inspected below
+            outcome["error"] = exc
+        outcome["at"] = time.monotonic()
+
+    waiter = threading.Thread(target=wait, name="proof-waiter")
+    waiter.start()
+    try:
+        killed_at = time.monotonic()
+        server.kill9()
+        waiter.join(LOST_WITHIN_S + 5)
+        assert not waiter.is_alive(), "wait_for_completion still blocked after the server died"
+    finally:
+        client.disconnect()
+        waiter.join(10)
+    assert isinstance(outcome.get("error"), ServerUnavailable), outcome
+    took = outcome["at"] - killed_at
+    assert took <= LOST_WITHIN_S, f"server loss reported after {took:.2f}s"
+    assert str(server.pid) in str(outcome["error"]) or "stopped responding" in str(outcome["error"])
+
+    # restart on the same port and data folder: the run it had in flight is 'interrupted'
+    restarted = servers("--workers", "1", "--mode", "processes", port=server.port)
+    assert restarted.ping() is not None
+    with RunHistory(proof_dirs["data"] / "history.sqlite") as history:
+        run = history.get(eid)
+    assert run is not None and run["state"] == "interrupted", run
+    done = subprocess.run([sys.executable, "-m", "openhcs", "history", "--json"], capture_output=True,
+                          text=True, timeout=60, env=server_env(proof_dirs))
+    assert done.returncode == 0, done.stderr
+    listed = {r["execution_id"]: r for r in json.loads(done.stdout)}
+    assert listed[eid]["state"] == "interrupted"
+
+
+def test_workers_do_not_outlive_a_killed_server(servers, tmp_path):
+    """Children die with their parent: a SIGKILLed server's worker, busy in a 60 s
+    well, must exit promptly rather than finish the well as an orphan."""
+    server = servers("--workers", "1", "--mode", "processes")
+    recorder = EventRecorder()
+    client, _eid = _start_slow_run(server, tmp_path, recorder)
+    try:
+        workers = [p for p in server.children() if p.pid in server_worker_pids(client)]
+        assert workers, "no worker process found among the server's children"
+        server.kill9()
+    finally:
+        client.disconnect()
+    _gone, alive = psutil.wait_procs(workers, timeout=5)
+    reap(alive, timeout=0)
+    assert not alive, f"worker(s) {[p.pid for p in alive]} outlived their SIGKILLed server by 5 s"
+
+
+def server_worker_pids(client) -> set[int]:
+    return set(client.get_status()["server"]["worker_pids"])
+
+
+# --------------------------------------------------------------------------- worker killed
+
+
+def test_worker_killed_mid_well_fails_that_well_only_and_server_keeps_serving(server, tmp_path):
+    recorder = EventRecorder()
+    client, eid = _start_slow_run(server, tmp_path, recorder)
+    try:
+        pool_pids = server_worker_pids(client)
+        children = {p.pid: p for p in server.children()}
+        victims = [children[pid] for pid in pool_pids if pid in children]
+        assert len(victims) == 1, (pool_pids, sorted(children))  # one worker: it runs A01
+        victim = victims[0]
+        assert victim.ppid() == server.pid
+        victim.send_signal(signal.SIGKILL)
+        result = client.wait_for_completion(eid, timeout=120)
+        assert result["status"] == "failed", result
+        wells = result["results"]["wells"]
+        assert wells["A01"]["status"] == "failed"
+        reason = wells["A01"]["error"]
+        assert str(victim.pid) in reason and "died" in reason, reason
+        assert {w: o["status"] for w, o in wells.items() if w != "A01"} == {"A02": "complete", "A03": "complete"}
+        failed_event = recorder.wait_for(
+            lambda e: e.get("execution_id") == eid and e.get("well_id") == "A01" and e.get("status") == "failed",
+            5, "A01's failed event")
+        assert str(victim.pid) in failed_event["metadata"]["error"]
+        # the server keeps serving: same pid, a fresh worker, and a new run completes
+        assert client.ping()["server_pid"] == server.pid
+        again = client.execute_pipeline(plate_id=str(tmp_path / "plate"), pipeline_steps=copy_steps(), timeout=120)
+        assert again["status"] == "complete", again
+        new_pids = server_worker_pids(client)
+        assert victim.pid not in new_pids and new_pids <= {p.pid for p in server.children()}
+    finally:
+        client.disconnect()
+
+
+# --------------------------------------------------------------------------- clients vanish
+
+CLIENT_SCRIPT = r"""
+import json, sys
+from openhcs.runtime.zmq_execution_client import ZMQExecutionClient
+def show(event):
+    print(json.dumps({"seq": event.get("seq"), "step": event.get("step"), "status": event.get("status")}),
+          flush=True)
+client = ZMQExecutionClient(port=int(sys.argv[1]), connection_file=sys.argv[2], progress_callback=show)
+client.connect(timeout=30)
+accepted = client.submit_pipeline(plate_id=sys.argv[3], pipeline_steps=sys.argv[4])
+print(json.dumps({"execution_id": accepted["execution_id"]}), flush=True)
+client.wait_for_completion(accepted["execution_id"], timeout=120)
+print(json.dumps({"done": True}), flush=True)
+"""
+
+
+def _read_until(proc: subprocess.Popen, predicate, timeout: float) -> list[dict]:
+    """JSON lines from ``proc``'s stdout until one satisfies ``predicate`` (deadline)."""
+    lines: list[dict] = []
+    buf = b""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while True:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"client subprocess said only {lines}"
+            if not sel.select(remaining):
+                continue
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            assert chunk, f"client subprocess exited ({proc.poll()}) after {lines}"
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                lines.append(json.loads(line))
+                if predicate(lines[-1]):
+                    return lines
+
+
+@pytest.mark.parametrize("how", ["disconnect", "kill -9"])
+def test_client_vanishes_mid_run_and_another_replays_every_event(server, tmp_path, how):
+    from openhcs.codegen import generate_pipeline_code
+
+    wells = ("A01", "A02", "A03", "B01", "B02", "B03")
+    plate = write_plate(tmp_path / "plate", wells=wells, sites=1, channels=1)
+    code = generate_pipeline_code(plate_steps((diag.sleep_step, {"seconds": 0.4}, "slow"),
+                                              (diag.passthrough, None, "copy")))
+    first = EventRecorder()
+    if how == "disconnect":
+        client = server.client(progress_callback=first)
+        client.connect(timeout=30)
+        eid = client.submit_pipeline(plate_id=str(plate), pipeline_steps=code)["execution_id"]
+        first.wait_for(well_done(eid), 60, "a first finished well")
+        client.disconnect()
+    else:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CLIENT_SCRIPT, str(server.port), str(server.connection_file), str(plate), code],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=server_env(server.dirs))
+        try:
+            lines = _read_until(proc, lambda d: d.get("step") == "pipeline" and d.get("status") == "completed", 60)
+            eid = next(d["execution_id"] for d in lines if "execution_id" in d)
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+            proc.stdout.close()
+
+    second = EventRecorder()
+    with server.client(progress_callback=second) as late:
+        status = late.attach(eid)
+        assert status["execution"]["state"] == "running", "the run ended before the second client attached"
+        final = late.wait_for_completion(eid, timeout=60)
+        replay = late.get_events(eid)
+    assert final["status"] == "complete", final
+    seqs = second.seqs(eid)
+    assert_contiguous(seqs, "events seen by the attaching client")
+    assert seqs[-1] == final["final_seq"] == replay[-1]["seq"]
+    assert [e["seq"] for e in replay] == seqs
+    assert {e["well_id"] for e in second.events if e.get("type") == "progress"} == set(wells)
+
+
+# --------------------------------------------------------------------------- retried submits
+
+
+def test_retried_submit_creates_no_duplicate_run(server, tmp_path, proof_dirs):
+    plate = write_plate(tmp_path / "plate", wells=("A01", "A02"), sites=1, channels=1)
+    rid = "proof-" + uuid.uuid4().hex
+    with server.client() as client:
+        first = client.submit_pipeline(plate_id=str(plate), pipeline_steps=copy_steps(), request_id=rid)
+        # the client's own retry path: same request_id, fresh msg_id (as after a timeout)
+        again = client.submit_pipeline(plate_id=str(plate), pipeline_steps=copy_steps(), request_id=rid)
+        # a raw retry on another socket, and concurrent retries from several threads
+        session = server.session()
+        import zmq
+
+        ctx = zmq.Context()
+        try:
+            sock = server.req_socket(ctx)
+            try:
+                raw = request(sock, session, Execute(plate_id=str(plate), pipeline_code="pipeline_steps = []",
+                                                     request_id=rid))
+            finally:
+                sock.close(linger=0)
+            replies: list = []
+
+            def retry() -> None:
+                s = server.req_socket(ctx)
+                try:
+                    replies.append(request(s, session, Execute(plate_id=str(plate), pipeline_code="x",
+                                                               request_id=rid)))
+                finally:
+                    s.close(linger=0)
+
+            threads = [threading.Thread(target=retry) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+        finally:
+            ctx.term()
+        final = client.wait_for_completion(first["execution_id"], timeout=120)
+        late = client.submit_pipeline(plate_id=str(plate), pipeline_steps=copy_steps(), request_id=rid)
+        runs = client.get_status()["executions"]
+    eid = first["execution_id"]
+    assert final["status"] == "complete", final
+    assert first["duplicate"] is False
+    for reply in (again, late):
+        assert reply["execution_id"] == eid and reply["duplicate"] is True
+    assert len(replies) == 8
+    for reply in [raw, *replies]:
+        assert isinstance(reply, Accepted) and reply.execution_id == eid and reply.duplicate
+    assert [r["execution_id"] for r in runs] == [eid]
+    with RunHistory(proof_dirs["data"] / "history.sqlite") as history:
+        recorded = [r for r in history.list(limit=100) if r.get("request_id") == rid]
+    assert [r["execution_id"] for r in recorded] == [eid]
+
+
+def test_restart_loses_no_history_of_finished_runs(servers, proof_dirs, tmp_path):
+    """A finished run survives a SIGKILL of its server unchanged (not re-marked)."""
+    server = servers("--workers", "1", "--mode", "threads")
+    plate = write_plate(tmp_path / "plate", wells=("A01",), sites=1, channels=1)
+    with server.client() as client:
+        done = client.execute_pipeline(plate_id=str(plate), pipeline_steps=copy_steps(), timeout=120)
+    server.kill9()
+    servers("--mode", "threads", port=server.port)
+    with RunHistory(proof_dirs["data"] / "history.sqlite") as history:
+        assert history.get(done["execution_id"])["state"] == "complete"
