@@ -169,12 +169,14 @@ class Hub:
         self._commands: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         self._stopping = False
+        self._wake_lock = threading.Lock()  # no wake-up write after the pipe is closed
         self._thread = threading.Thread(target=self._loop, name="openhcs-dask-progress", daemon=True)
         self._thread.start()
 
     def post(self, command: Any) -> None:
-        """Hand ``command`` to the hub thread (any thread may call this)."""
+        """Hand ``command`` to the hub thread (any thread; ignored once stopped)."""
         self._commands.put(command)
         self._wake()
 
@@ -189,20 +191,28 @@ class Hub:
 
     def stop(self) -> None:
         """Stop the thread, join it and close the socket and pipe."""
-        if self._stopping:
-            return
-        self._stopping = True
-        self._wake()
+        with self._wake_lock:
+            if self._stopping:
+                return
+            self._stopping = True
+            try:
+                os.write(self._wake_w, b"x")
+            except BlockingIOError:  # already full of wake-ups: the thread will see _stopping
+                pass
         self._thread.join()
         self._router.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        with self._wake_lock:
+            os.close(self._wake_r)
+            os.close(self._wake_w)
 
     def _wake(self) -> None:
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError:
-            pass
+        with self._wake_lock:
+            if self._stopping:
+                return
+            try:
+                os.write(self._wake_w, b"x")
+            except BlockingIOError:  # the pipe is full of wake-ups already
+                pass
 
     def _loop(self) -> None:
         poller = zmq.Poller()
