@@ -20,19 +20,24 @@ from openhcs.processing.normalization import as_float_stack, check_stack
 from openhcs.processing.registry import register
 
 
-def _poly_terms(yy: np.ndarray, xx: np.ndarray, degree: int) -> np.ndarray:
-    terms = [xx**i * yy**j for i in range(degree + 1) for j in range(degree + 1 - i)]
-    return np.stack([t.ravel() for t in terms], axis=1)
+def _powers(coords: np.ndarray, degree: int) -> np.ndarray:
+    """``(len(coords), degree + 1)``: coords**0 .. coords**degree."""
+    return coords[:, None] ** np.arange(degree + 1)[None, :]
 
 
 def _polyfit_surface(small: np.ndarray, factor: int, shape: tuple[int, int], degree: int) -> np.ndarray:
-    """Fit a 2-D polynomial to the block means ``small``; evaluate it at full resolution."""
+    """Fit a 2-D polynomial to the block means ``small``; evaluate it at full resolution.
+
+    Terms are ``x**i * y**j`` with ``i + j <= degree``; evaluation is separable
+    (``Y @ C @ X.T``), which keeps it to two small matrix products.
+    """
     ny, nx = shape
     scale = 2.0 / max(ny, nx)
     # centres of the ``factor``-sized blocks, in full-resolution pixel coordinates
-    cy = (np.arange(small.shape[0]) * factor + (factor - 1) / 2) * scale - 1
-    cx = (np.arange(small.shape[1]) * factor + (factor - 1) / 2) * scale - 1
-    design = _poly_terms(*np.meshgrid(cy, cx, indexing="ij"), degree)
+    py = _powers((np.arange(small.shape[0]) * factor + (factor - 1) / 2) * scale - 1, degree)
+    px = _powers((np.arange(small.shape[1]) * factor + (factor - 1) / 2) * scale - 1, degree)
+    terms = [(j, i) for i in range(degree + 1) for j in range(degree + 1 - i)]
+    design = np.stack([np.outer(py[:, j], px[:, i]).ravel() for j, i in terms], axis=1)
     values = small.ravel().astype(np.float64)
     keep = np.ones(values.shape, dtype=bool)
     for _ in range(3):  # refit without outliers: residual objects, bright debris
@@ -42,13 +47,16 @@ def _polyfit_surface(small: np.ndarray, factor: int, shape: tuple[int, int], deg
         if mad <= 0:
             break
         keep = np.abs(residual) < 3 * mad
-    fy = np.arange(ny) * scale - 1
-    fx = np.arange(nx) * scale - 1
-    return (_poly_terms(*np.meshgrid(fy, fx, indexing="ij"), degree) @ coef).reshape(shape)
+    matrix = np.zeros((degree + 1, degree + 1))
+    for (j, i), c in zip(terms, coef, strict=True):
+        matrix[j, i] = c
+    fy = _powers(np.arange(ny) * scale - 1, degree)
+    fx = _powers(np.arange(nx) * scale - 1, degree)
+    return fy @ matrix @ fx.T
 
 
 def _smooth_profile(profile: np.ndarray, sigma: float | None, degree: int) -> np.ndarray:
-    factor = int(max(1, min(4, min(profile.shape) // 32)))
+    factor = int(max(1, min(8, min(profile.shape) // 32)))
     # trim so the blocks tile the image exactly; the fit covers the trimmed border
     hy, hx = (profile.shape[0] // factor) * factor, (profile.shape[1] // factor) * factor
     small = downscale_local_mean(profile[:hy, :hx], (factor, factor)) if factor > 1 else profile

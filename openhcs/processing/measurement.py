@@ -21,7 +21,7 @@ def measure_nuclei(
     nuclei_index: int = 0,
     min_area: int = 30,
     smooth_sigma: float = 1.0,
-    min_distance: int = 5,
+    min_distance: int = 3,
 ) -> tuple[np.ndarray, list[dict]]:
     """Segment plane ``nuclei_index`` and measure every channel inside each nucleus.
 

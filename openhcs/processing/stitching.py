@@ -1,10 +1,12 @@
 """Stitch the sites of one well into a mosaic.
 
 Stage positions are known only nominally (grid + overlap); the real ones are off by a few
-pixels. Each pair of neighbouring sites is registered by phase correlation on their nominal
-overlapping strips; a pair whose shift is implausible (beyond ``max_shift``) or whose
-overlap does not actually match (normalised cross-correlation below ``min_correlation``,
-e.g. a strip of empty background) is ignored. Positions are then the least-squares solution
+pixels. Each pair of neighbouring sites is registered by (masked) phase correlation on
+their nominal overlapping strips; if the overlap that shift implies does not correlate
+well, template matching over the whole search window proposes more candidates, and the
+candidate whose full overlap correlates best wins. A pair whose shift is implausible
+(beyond ``max_shift``) or whose overlap does not actually match (normalised
+cross-correlation below ``min_correlation``, e.g. a strip of empty background) is ignored. Positions are then the least-squares solution
 of all accepted pairwise offsets (weighted by their correlation), with a weak pull towards the nominal grid so a site with
 no usable neighbour stays where the stage put it. Overlaps are feathered with weights that
 fall linearly towards each site's border, which hides seams and differing backgrounds.
@@ -20,7 +22,8 @@ from openhcs.processing.checkpoint import checkpoint
 from openhcs.processing.normalization import as_float_stack
 from openhcs.processing.registry import register
 
-_CANDIDATES = 5
+_CANDIDATES = 5  # template-matching peaks to judge
+_CONFIDENT = 0.8  # an overlap correlating this well needs no second opinion
 _PRIOR_WEIGHT = 1e-3  # only decides sites with no accepted neighbour; negligible bias otherwise
 
 
@@ -56,32 +59,40 @@ def _ncc(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum()) / denom if denom > 0 else 0.0
 
 
-def _candidates(a: np.ndarray, b: np.ndarray, nominal: tuple[int, int], margin: int) -> list[tuple[int, int]]:
+def _phase_candidates(a: np.ndarray, b: np.ndarray, nominal: tuple[int, int], margin: int) -> list[tuple[int, int]]:
+    """The offset of ``b`` that masked phase correlation finds on the nominal overlap strips.
+
+    Masked (Padfield) phase correlation is normalised and has no wrap-around, so it is
+    right whenever the strips share an object; it can be a pixel or two off when the
+    object is cut by the strip's edge.
+    """
+    ref, mov = _overlap(a, b, *nominal)
+    if min(ref.shape) < 4:
+        return []
+    full = np.ones(ref.shape, dtype=bool)
+    shift = phase_cross_correlation(ref, mov, reference_mask=full, moving_mask=full, overlap_ratio=0.5)[0]
+    return [(nominal[0] + int(round(shift[0])), nominal[1] + int(round(shift[1])))]
+
+
+def _template_candidates(a: np.ndarray, b: np.ndarray, nominal: tuple[int, int], margin: int) -> list[tuple[int, int]]:
     """Offsets of ``b`` within ``margin`` of ``nominal`` where part of its overlap matches best.
 
     The part of ``b`` that overlaps ``a`` at every shift up to ``margin`` is matched against
-    ``a`` by normalised cross-correlation (``match_template``, FFT-based) over the whole
-    search window; the few best local peaks are returned.
+    ``a`` by normalised cross-correlation (``match_template``) over the whole search
+    window; the few best local peaks are returned.
     """
     (ny, nx), (h, w), (hb, wb) = nominal, a.shape, b.shape
-    found = []
-    ref, mov = _overlap(a, b, ny, nx)
-    if min(ref.shape) >= 4:
-        # masked (Padfield) phase correlation: normalised, no wrap-around, every shift
-        full = np.ones(ref.shape, dtype=bool)
-        shift = phase_cross_correlation(ref, mov, reference_mask=full, moving_mask=full, overlap_ratio=0.5)
-        found.append((ny + int(round(shift[0][0])), nx + int(round(shift[0][1]))))
     y0, y1 = max(0, margin - ny), min(hb, h - margin - ny)
     x0, x1 = max(0, margin - nx), min(wb, w - margin - nx)
     if y1 - y0 < 4 or x1 - x0 < 4:
-        return [*found, nominal]
+        return [nominal]
     template = b[y0:y1, x0:x1]
     window = a[ny + y0 - margin : ny + y1 + margin, nx + x0 - margin : nx + x1 + margin]
     score = match_template(window, template)
     peaks = peak_local_max(score, min_distance=1, num_peaks=_CANDIDATES, exclude_border=False)
     if len(peaks) == 0:
         peaks = [np.unravel_index(int(np.argmax(score)), score.shape)]
-    return [*found, *((ny + int(py) - margin, nx + int(px) - margin) for py, px in peaks)]
+    return [(ny + int(py) - margin, nx + int(px) - margin) for py, px in peaks]
 
 
 def _pair_offset(
@@ -90,18 +101,21 @@ def _pair_offset(
     """``(dy, dx, ncc)``: offset of ``b`` from ``a`` refined around ``nominal``; None if untrustworthy."""
     best, offset = -2.0, nominal
     seen: set[tuple[int, int]] = set()
-    # the candidates came from part of the overlap: judge them (and their neighbours, for
-    # sub-pixel jitter) on the whole overlap they imply
-    for cy, cx in _candidates(a, b, nominal, max_shift):
-        for ey in (-1, 0, 1):
-            for ex in (-1, 0, 1):
-                oy, ox = cy + ey, cx + ex
-                if (oy, ox) in seen or max(abs(oy - nominal[0]), abs(ox - nominal[1])) > max_shift:
-                    continue
-                seen.add((oy, ox))
-                score = _ncc(*_overlap(a, b, oy, ox))
-                if score > best:
-                    best, offset = score, (oy, ox)
+    for propose in (_phase_candidates, _template_candidates):
+        # judge each candidate (and its neighbours, for objects cut by a strip edge) by the
+        # normalised cross-correlation of the whole overlap it implies
+        for cy, cx in propose(a, b, nominal, max_shift):
+            for ey in (-1, 0, 1):
+                for ex in (-1, 0, 1):
+                    oy, ox = cy + ey, cx + ex
+                    if (oy, ox) in seen or max(abs(oy - nominal[0]), abs(ox - nominal[1])) > max_shift:
+                        continue
+                    seen.add((oy, ox))
+                    score = _ncc(*_overlap(a, b, oy, ox))
+                    if score > best:
+                        best, offset = score, (oy, ox)
+        if best >= _CONFIDENT:
+            break
     if best < min_correlation:
         return None
     return offset[0], offset[1], best
