@@ -37,6 +37,7 @@ from openhcs.core import progress
 from openhcs.core.config import GlobalPipelineConfig
 from openhcs.core.executors.base import OnDone, OnEvent, WellBackend
 from openhcs.core.executors.dask_progress import (
+    UNREACHABLE,
     ChannelUnreachable,
     Hub,
     WorkerLink,
@@ -173,7 +174,6 @@ class DaskBackend(WellBackend):
         self.run_id = secrets.token_hex(4)
         self._lock = threading.Lock()
         self._wells: dict[str, _Well] = {}
-        self._by_attempt: dict[str, str] = {}
         self._closed = False
         self.hub = Hub(
             channel_host_for(config.dask_scheduler),
@@ -226,17 +226,13 @@ class DaskBackend(WellBackend):
             pid, worker, future = state.pid, state.worker, state.future
         if future is not None:
             future.cancel()  # released first, so losing its worker does not reschedule it
-        try:
-            result = self.client.restart_workers([worker], timeout=RESTART_TIMEOUT_S)
-            how = "restarted" if result.get(worker) == "OK" else f"restart: {result.get(worker)}"
+        try:  # the nanny kills the worker process and starts a fresh one
+            status = self.client.restart_workers([worker], timeout=RESTART_TIMEOUT_S).get(worker)
+            how = "was restarted" if status == "OK" else f"restart: {status}"
         except Exception as exc:
-            how = f"restart failed: {exc}"
+            how = f"could not be restarted: {exc}"
             log.error("could not restart Dask worker %s: %s", worker, exc)
-        reason = (
-            f"well ignored cancellation; Dask worker {worker} (pid {pid}) was {how}"
-            if how == "restarted"
-            else f"well ignored cancellation; Dask worker {worker} (pid {pid}) {how}"
-        )
+        reason = f"well ignored cancellation; Dask worker {worker} (pid {pid}) {how}"
         log.warning("well %s: %s", axis_id, reason)
         self.hub.post(("killed", axis_id, reason))
         return pid
@@ -255,8 +251,10 @@ class DaskBackend(WellBackend):
                 return
             self._closed = True
             leftovers = [s.future for s in self._wells.values() if s.future is not None and not s.done]
-        for future in leftovers:
-            future.cancel()
+            for state in self._wells.values():
+                state.future = None  # dropping the futures lets Dask free the results
+        if leftovers:
+            self.client.cancel(leftovers)
         self.hub.stop()
 
     # ------------------------------------------------------- Dask's thread
@@ -284,7 +282,6 @@ class DaskBackend(WellBackend):
                 retry_of = state.worker if state.attempt is not None and not state.terminal else None
                 state.attempt, state.attempts = attempt, state.attempts + 1
                 state.pid, state.worker = msg.get("pid"), str(msg.get("worker", ""))
-                self._by_attempt[attempt] = well
                 cancelled = state.cancelled or state.killed or state.done
                 attempts = state.attempts
                 if attempts > 1:
@@ -356,6 +353,10 @@ class DaskBackend(WellBackend):
     def _outcome(self, state: _Well, outcome: WellOutcome) -> None:
         if state.killed:
             return
+        if outcome.error and outcome.error.startswith(UNREACHABLE):
+            self._fail_unstarted(outcome.error)  # every other well would wait as long
+            self._finish(state, outcome)
+            return
         with self._lock:
             if not state.terminal:  # its last events are still on the way: wait a little
                 state.outcome = outcome
@@ -384,6 +385,18 @@ class DaskBackend(WellBackend):
             status, meta = event or _terminal_for(outcome)
             state.on_event(state.task.well, progress.PIPELINE, status, meta)
         state.on_done(outcome)
+
+    def _fail_unstarted(self, reason: str) -> None:
+        with self._lock:
+            unstarted = [s for s in self._wells.values() if s.attempt is None and not s.done]
+            for state in unstarted:
+                state.killed = True  # its future's own end is not reported again
+        futures = [s.future for s in unstarted if s.future is not None]
+        if futures:
+            self.client.cancel(futures)
+        for state in unstarted:
+            outcome = WellOutcome(well=state.task.well, status=progress.FAILED, error=reason)
+            self._finish(state, outcome, (progress.FAILED, {"error": reason, "traceback": None, "step": None}))
 
     def _flush_overdue(self) -> None:
         now = time.monotonic()
