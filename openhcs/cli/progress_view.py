@@ -41,6 +41,8 @@ class ProgressView:
 
     def update(self, axis_id: str, step: str, status: str, metadata: dict[str, Any]) -> None:
         """Feed one progress event (the orchestrator's callback signature)."""
+        if not self.console.is_terminal:  # logs and pipes get one plain line per event
+            self.console.print(f"{axis_id} {step} {status}", highlight=False)
         with self._lock:
             if step == ev.PIPELINE and status == ev.STARTED:
                 total = metadata.get("total_steps") or 1

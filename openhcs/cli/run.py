@@ -44,7 +44,7 @@ def _config(args: argparse.Namespace):
     from openhcs.core.config import GlobalPipelineConfig
 
     kwargs: dict[str, Any] = {}
-    if args.workers:
+    if args.workers is not None:
         kwargs["num_workers"] = args.workers
     if getattr(args, "mode", None):
         kwargs["mode"] = args.mode
@@ -184,17 +184,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     dest = Path(args.dest).resolve() / "plate"
+    _clear_previous_demo(dest)
+    console.print(f"writing the demo plate to {dest} ...")
     if getattr(args, "real", False):
         from openhcs.demo.real import make_real_plate
 
         demo = make_real_plate(dest, rows=args.rows, cols=args.cols, seed=args.seed)
-    elif dest.exists():
-        from openhcs.demo.plate import load_demo_plate
-
-        demo = load_demo_plate(dest)
-        console.print(f"using the demo plate at {dest}")
     else:
-        console.print(f"writing the demo plate to {dest} ...")
         demo = make_demo_plate(dest, rows=args.rows, cols=args.cols, seed=args.seed)
     steps = list(default_pipeline(grid=demo.grid, overlap=demo.overlap))
     from openhcs.core.config import GlobalPipelineConfig
@@ -207,6 +203,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         code = run_via_server(dest, steps, config, None, "localhost", args.port)
     _report_accuracy(dest, demo, console)
     return code
+
+
+def _clear_previous_demo(plate: Path) -> None:
+    """Remove an earlier demo plate and its results — only folders the demo wrote."""
+    import shutil
+
+    outputs = Path(f"{plate}_outputs")
+    if (plate / "ground_truth.csv").exists():
+        shutil.rmtree(plate)
+    if (outputs / "summary.csv").exists():
+        shutil.rmtree(outputs)
 
 
 def _report_accuracy(plate: Path, demo, console) -> None:
