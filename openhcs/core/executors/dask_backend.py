@@ -175,8 +175,11 @@ class DaskBackend(WellBackend):
         self._lock = threading.Lock()
         self._wells: dict[str, _Well] = {}
         self._closed = False
+        # the channel listens on the interface that routes to the scheduler, which the
+        # workers reach too (a client passed in may point at a remote cluster)
+        scheduler = config.dask_scheduler or getattr(self.client.scheduler, "address", None)
         self.hub = Hub(
-            channel_host_for(config.dask_scheduler),
+            channel_host_for(scheduler),
             secrets.token_hex(16),
             on_message=self._on_message,
             on_command=self._on_command,

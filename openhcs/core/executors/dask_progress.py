@@ -93,9 +93,14 @@ def channel_host_for(scheduler_address: str | None) -> str:
 
 # ---------------------------------------------------------------- worker side
 class WorkerLink:
-    """One well attempt's connection to the backend (used only on the task's thread)."""
+    """One well attempt's connection to the backend.
+
+    Used from the task's thread; the lock only guards against a step that calls
+    ``checkpoint()`` from threads of its own (a zmq socket must not be shared unguarded).
+    """
 
     def __init__(self, address: str, token: str, well: str, attempt: str) -> None:
+        self._lock = threading.Lock()
         self._token = token
         self._well = well
         self._attempt = attempt
@@ -124,16 +129,27 @@ class WorkerLink:
     def emit(self, axis_id: str, step: str, status: str, metadata: dict[str, Any]) -> None:
         self._send({"k": "ev", "s": step, "st": status, "m": metadata})
 
-    def is_cancelled(self) -> bool:
-        while not self._cancelled and self._sock.poll(0):
-            self._take()
+    def is_cancelled(self, timeout: float = 0.0) -> bool:
+        """True once this well was cancelled; waits up to ``timeout`` seconds for that."""
+        if self._cancelled:
+            return True
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while not self._cancelled:
+                wait_ms = max(0, int((deadline - time.monotonic()) * 1000))
+                if not self._sock.poll(wait_ms):
+                    break
+                self._take()
         return self._cancelled
 
     def close(self) -> None:
-        self._sock.close()  # LINGER lets queued events drain in zmq's I/O thread
+        with self._lock:
+            self._sock.close()  # LINGER lets queued events drain in zmq's I/O thread
 
     def _send(self, body: dict[str, Any]) -> None:
-        self._sock.send(encode({"t": self._token, "w": self._well, "a": self._attempt, **body}))
+        raw = encode({"t": self._token, "w": self._well, "a": self._attempt, **body})
+        with self._lock:
+            self._sock.send(raw)
 
     def _take(self) -> str | None:
         msg = decode(self._sock.recv())

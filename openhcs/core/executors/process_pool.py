@@ -20,6 +20,7 @@ import multiprocessing as mp
 import multiprocessing.connection as mpc
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -291,6 +292,7 @@ def _worker_main(conn: mpc.Connection, flags: Any, slot: int, parent_pid: int) -
     """Worker loop: receive a well, run it, stream its events, send its outcome."""
     from openhcs.core.well_runner import run_well
 
+    _exit_with_parent(parent_pid)
     conn.send(("ready",))
     while True:
         try:
@@ -307,3 +309,20 @@ def _worker_main(conn: mpc.Connection, flags: Any, slot: int, parent_pid: int) -
         outcome = run_well(task, emit, lambda: flags[slot] != 0)
         outcome.worker = f"pid {os.getpid()}"
         conn.send(("done", task_id, outcome))
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Children die with their parent: a killed server must not leave wells running.
+
+    A pipe EOF only reaches the worker between wells; a step stuck in C code would keep
+    an orphan alive. A daemon thread notices re-parenting within half a second.
+    (``PR_SET_PDEATHSIG`` is not used: it fires when the *thread* that spawned the worker
+    exits, and pools are started from short-lived threads.)
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="openhcs-parent-watch", daemon=True).start()

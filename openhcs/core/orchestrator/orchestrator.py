@@ -27,6 +27,7 @@ from openhcs.core.progress import ProgressCallback
 from openhcs.core.steps import FunctionStep
 from openhcs.core.well_runner import WellOutcome
 from openhcs.io.detect import open_plate
+from openhcs.io.errors import OutputError
 from openhcs.io.plate import Plate
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,13 @@ class PipelineOrchestrator:
                 thread.join()
             backend.close()  # a process backend leaves its (possibly shared) pool running
         ordered = {w: outcomes[w] for w in compiled.wells if w in outcomes}
-        summary_path = write_plate_summary(compiled.output_dir, ordered) if ordered else None
+        summary_path, error = None, None
+        if ordered:
+            try:
+                summary_path = write_plate_summary(compiled.output_dir, ordered)
+            except OutputError as exc:  # keep every well's outcome; report the summary apart
+                error = str(exc)
+                log.error("run finished but its summary was not written: %s", exc)
         metrics = {
             "wall_time_s": round(time.perf_counter() - started, 4),
             "wells": len(ordered),
@@ -139,7 +146,8 @@ class PipelineOrchestrator:
             "num_workers": self.config.num_workers,
         }
         return RunResult(
-            status=overall_status(ordered),
+            status="failed" if error else overall_status(ordered),
+            error=error,
             wells=ordered,
             output_dir=compiled.output_dir,
             summary_path=summary_path,

@@ -17,6 +17,7 @@ class RunResult:
     output_dir: Path
     summary_path: Path | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None  # a run-level failure, e.g. the summary could not be written
 
     @property
     def completed(self) -> list[str]:
@@ -40,6 +41,7 @@ class RunResult:
             "output_dir": str(self.output_dir),
             "summary_path": str(self.summary_path) if self.summary_path else None,
             "metrics": dict(self.metrics),
+            "error": self.error,
         }
 
 
