@@ -49,6 +49,13 @@ class Recorder:
                 f"event not seen; got {self.events[-5:]}"
             )
 
+    def wait_until(self, condition, timeout=60):
+        """Wait until ``condition(events)`` holds for the events so far."""
+        with self.cond:
+            assert self.cond.wait_for(lambda: condition(self.events), timeout), (
+                f"condition not met; got {self.events[-5:]}"
+            )
+
     def for_well(self, well):
         return [(s, st) for a, s, st, _ in self.events if a == well]
 
@@ -193,9 +200,10 @@ def test_cancel_whole_run_lands_mid_step_and_skips_queued_wells(shared_client, t
     rec = Recorder()
     steps = [FunctionStep(func=(diag.sleep_step, {"seconds": 60}), name="slow")]
     with started_run(plate, steps, tmp_path / "out", rec, **DASK) as (orch, box):
-        rec.wait_for(lambda e: e[1] == "slow" and e[2] == "started")
+        # both workers busy in the long step; the other four wells wait in Dask
+        rec.wait_until(lambda evs: len({a for a, s, st, _ in evs if s == "slow" and st == "started"}) == 2)
         running = set(orch.worker_pids())
-        assert running and set(orch.worker_pids().values()) <= _worker_pids(shared_client)
+        assert len(running) == 2 and set(orch.worker_pids().values()) <= _worker_pids(shared_client)
         orch.cancel()
     result = box["r"]
     assert result.status == "cancelled"
@@ -204,6 +212,8 @@ def test_cancel_whole_run_lands_mid_step_and_skips_queued_wells(shared_client, t
         assert rec.terminal(well) == ["cancelled"], well
     landed = [m for a, s, st, m in rec.events if a in running and st == "cancelled"]
     assert landed and all(m["step"] == "slow" for m in landed)  # stopped inside the step
+    for well in set(result.wells) - running:  # queued wells never started
+        assert rec.for_well(well) == [("pipeline", "cancelled")], well
 
 
 def test_cancel_one_well_leaves_the_others_running(shared_client, tmp_path):
@@ -221,3 +231,58 @@ def test_cancel_one_well_leaves_the_others_running(shared_client, tmp_path):
 
 def _worker_pids(client) -> set[int]:
     return set(client.run(os.getpid).values())
+
+
+# ------------------------------------------------------- the channel on its own
+def test_channel_handshake_cancel_and_stray_traffic():
+    from openhcs.core.executors.dask_progress import Hub, WorkerLink
+
+    seen: list[tuple[str, dict]] = []
+    cond = threading.Condition()
+    cancel_on_hello = {"A02"}
+
+    def on_message(attempt, msg):
+        with cond:
+            seen.append((attempt, msg))
+            cond.notify_all()
+        if msg["k"] == "hello":
+            hub.send(attempt, {"k": "ack", "cancelled": msg["w"] in cancel_on_hello})
+
+    hub = Hub("127.0.0.1", "right-token", on_message, lambda cmd: hub.send(cmd, {"k": "cancel"}),
+              lambda: None, lambda: None)
+    links = []
+    try:
+        stray = WorkerLink(hub.address, "wrong-token", "A01", "stray1")
+        links.append(stray)
+        stray.emit("A01", "pipeline", "started", {})
+        first = WorkerLink(hub.address, "right-token", "A01", "att1")
+        links.append(first)
+        first.hello(pid=123, worker="tcp://w:1")
+        assert not first.is_cancelled()
+        first.emit("A01", "copy", "started", {"step_index": 0})
+        with cond:
+            assert cond.wait_for(lambda: len(seen) == 2, 10)
+        assert [m["k"] for _, m in seen] == ["hello", "ev"]  # the stray message was dropped
+        assert seen[0] == ("att1", seen[0][1]) and seen[0][1]["pid"] == 123
+        assert seen[1][1]["s"] == "copy" and seen[1][1]["m"] == {"step_index": 0}
+        hub.post("att1")  # a cancel for that attempt, sent from the hub thread
+        assert first.is_cancelled(timeout=10)
+        second = WorkerLink(hub.address, "right-token", "A02", "att2")
+        links.append(second)
+        second.hello(pid=456, worker="tcp://w:2")  # cancelled before it started: told in the ack
+        assert second.is_cancelled()
+    finally:
+        for link in links:
+            link.close()
+        hub.stop()
+
+
+def test_channel_host_follows_the_scheduler(monkeypatch):
+    from openhcs.core.executors.dask_progress import CHANNEL_HOST_ENV, channel_host_for
+
+    monkeypatch.delenv(CHANNEL_HOST_ENV, raising=False)
+    assert channel_host_for(None) == "127.0.0.1"
+    assert channel_host_for("tcp://127.0.0.1:8786") == "127.0.0.1"
+    assert channel_host_for("tls://localhost:8786") == "127.0.0.1"
+    monkeypatch.setenv(CHANNEL_HOST_ENV, "10.1.2.3")
+    assert channel_host_for("tcp://127.0.0.1:8786") == "10.1.2.3"
