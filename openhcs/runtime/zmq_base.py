@@ -150,6 +150,7 @@ class ZMQServer(ABC):
         self._stopped = threading.Event()
         self._posted: deque = deque()
         self._wake_lock = threading.Lock()
+        self._wake_pending = False
         self._wake_addr = f"inproc://openhcs-wake-{id(self)}"
         self._ctx: zmq.Context | None = None
         self._auth = None
@@ -241,14 +242,19 @@ class ZMQServer(ABC):
         return self._stopped.wait(timeout)
 
     def post(self, item) -> None:
-        """Hand ``item`` to the loop thread (thread-safe, never blocks on the loop)."""
-        self._posted.append(item)
+        """Hand ``item`` to the loop thread (thread-safe, never blocks on the loop).
+
+        Only the first item after the loop last drained sends a wake-up message, so a
+        burst of progress events costs one socket message, not one each."""
         with self._wake_lock:
-            if self._ctx is not None and not self._ctx.closed:
-                try:
-                    self._wake_push.send(b"", zmq.NOBLOCK)
-                except zmq.ZMQError:
-                    pass  # closing; the item is simply dropped with the loop
+            self._posted.append(item)
+            if self._wake_pending or self._ctx is None or self._ctx.closed:
+                return
+            self._wake_pending = True
+            try:
+                self._wake_push.send(b"", zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass  # closing; the item is simply dropped with the loop
 
     def publish(self, topic: bytes, msg) -> None:
         """Sign and publish a message (a Struct, or a dict with the same fields)."""
@@ -261,7 +267,8 @@ class ZMQServer(ABC):
         poller.register(self._wake_pull, zmq.POLLIN)
         next_beat = time.monotonic()
         while not self._stop.is_set():
-            wait_ms = max(0.0, (next_beat - time.monotonic()) * 1000)
+            # items left by a bounded drain: look at requests, then keep draining
+            wait_ms = 0 if self._posted else max(0.0, (next_beat - time.monotonic()) * 1000)
             try:
                 ready = dict(poller.poll(wait_ms))
             except zmq.ZMQError as exc:  # EINTR from a signal: re-check the stop flag
@@ -283,15 +290,21 @@ class ZMQServer(ABC):
                 next_beat = time.monotonic() + self.heartbeat_interval
 
     def _drain_wakes(self) -> None:
+        with self._wake_lock:
+            self._wake_pending = False  # items posted from now on wake us again
         while True:
             try:
                 self._wake_pull.recv(zmq.NOBLOCK)
             except zmq.Again:
                 return
 
-    def _drain_posted(self) -> None:
+    def _drain_posted(self, limit: int | None = 2000) -> None:
+        """Handle posted items — at most ``limit`` per loop turn, so a burst of progress
+        events never keeps requests waiting."""
         posted = self._posted
-        while posted:
+        while posted and (limit is None or limit > 0):
+            if limit is not None:
+                limit -= 1
             item = posted.popleft()
             if item is None:
                 continue

@@ -87,6 +87,7 @@ class ZMQExecutionClient(ZMQClient):
         self._cond = threading.Condition()
         self._terminal: dict[str, dict] = {}
         self._followed: dict[str, int] = {}  # listener thread only: last delivered seq
+        self._expected: dict[str, None] = {}  # listener thread only: request ids we submitted
         self._listener_requester: Requester | None = None
 
     # ------------------------------------------------------------------ requests
@@ -110,6 +111,9 @@ class ZMQExecutionClient(ZMQClient):
         msg = Execute(request_id=request_id or new_id(), plate_id=str(plate_id), pipeline_code=code,
                       config_code=config_code, config_params=config_params,
                       wells=list(wells) if wells else None)
+        # Tell the listener first: it then follows the run from its ``queued`` event
+        # (which carries our request id) instead of replaying it after the reply.
+        self.send_command(b"expect", msg.request_id.encode())
         reply = self.request(msg, Accepted)
         self.follow(reply.execution_id)
         return _plain(reply)
@@ -225,7 +229,11 @@ class ZMQExecutionClient(ZMQClient):
             self._listener_requester = None
 
     def on_command(self, frames: list[bytes]) -> None:
-        if frames[0] == b"follow":
+        if frames[0] == b"expect":
+            self._expected[frames[1].decode()] = None
+            while len(self._expected) > 1000:  # submits that failed never show up
+                self._expected.pop(next(iter(self._expected)))
+        elif frames[0] == b"follow":
             eid, from_seq = frames[1].decode(), int(frames[2])
             if eid not in self._followed:
                 self._followed[eid] = from_seq
@@ -236,6 +244,9 @@ class ZMQExecutionClient(ZMQClient):
             return
         eid = msg.execution_id
         last = self._followed.get(eid)
+        if last is None and msg.request_id in self._expected and isinstance(msg, RunEvent):
+            del self._expected[msg.request_id]
+            last = self._followed[eid] = 0
         if last is None or msg.seq <= last:
             return
         if msg.seq > last + 1:

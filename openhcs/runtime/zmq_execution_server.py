@@ -62,6 +62,9 @@ from openhcs.runtime.zmq_base import ZMQServer
 log = logging.getLogger(__name__)
 
 MAX_EVENTS_PER_REPLY = 5000
+# Workers run at a lower priority than the server so that, with every core busy, the
+# control loop still wakes at once for status and cancel requests.
+WORKER_NICE_INCREMENT = 5
 MAX_FINISHED_IN_STATUS = 50
 SHUTDOWN_EXTRA_SECONDS = 5.0
 
@@ -142,7 +145,9 @@ class ZMQExecutionServer(ZMQServer):
         record = self.runs.handle(Submitted(execution_id, time.time(), msg.request_id or None,
                                             msg.plate_id, summary))
         run = self._active[execution_id] = _Run(execution_id, msg)
-        self._emit_run(execution_id, "queued")
+        # the queued event names the request, so the submitting client can follow the run
+        # from its first event without waiting for the reply
+        self._emit_run(execution_id, "queued", request_id=msg.request_id)
         self._save(record)
         run.future = self._executor.submit(self._run_thread, run)
         return reply_to(msg, Accepted, execution_id=execution_id, state=record.state.value)
@@ -255,6 +260,8 @@ class ZMQExecutionServer(ZMQServer):
             global_config, pipeline_config = self._configs(msg)
             resolved = (pipeline_config.resolve(global_config) if pipeline_config else global_config)
             pool = self._shared_pool(resolved) if resolved.mode == "processes" else None
+            if pool is not None:
+                _lower_priority(pool.pids())
 
             def progress(axis_id: str, step: str, state: str, metadata: dict) -> None:
                 self.post(("progress", eid, axis_id, step, state, metadata, time.time()))
@@ -400,7 +407,7 @@ class ZMQExecutionServer(ZMQServer):
         if futures:
             wait_futures(futures, timeout=SHUTDOWN_EXTRA_SECONDS)
         self._executor.shutdown(wait=False, cancel_futures=True)
-        self._drain_posted()  # final events of runs that just ended (state + history)
+        self._drain_posted(limit=None)  # final events of runs that just ended (state + history)
         with self._pool_lock:
             if self._pool is not None:
                 self._pool.close()
@@ -429,3 +436,17 @@ def _well_errors(results: dict) -> dict[str, str]:
 def _result_message(results: dict) -> str:
     return (f"{len(results.get('completed', []))} complete, {len(results.get('failed', []))} failed, "
             f"{len(results.get('cancelled', []))} cancelled")
+
+
+def _lower_priority(pids: list[int]) -> None:
+    """Raise the niceness of worker processes (once each; unprivileged and harmless)."""
+    import psutil
+
+    own = psutil.Process().nice()
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            if proc.nice() < own + WORKER_NICE_INCREMENT:
+                proc.nice(own + WORKER_NICE_INCREMENT)
+        except (psutil.Error, OSError):
+            pass

@@ -84,7 +84,7 @@ def test_cancel_whole_run_mid_run(client, plate, recorder):
     assert reply["status"] == "ok" and reply["state"] == "cancelling"
     assert time.perf_counter() - t0 < 1.0
     response = client.wait_for_completion(eid, timeout=30)
-    assert response["status"] == "cancelled"
+    assert response["status"] == "cancelled", (response["error"], response["traceback"])
     assert response["results"]["completed"] == []
     statuses = [e["status"] for e in recorder.for_run(eid) if e["type"] == "run"]
     assert statuses == ["queued", "started", "cancelling", "cancelled"]
