@@ -151,7 +151,7 @@ def is_alive(info: ConnectionInfo, ping: bool = False, timeout: float = 1.0) -> 
         if not pid_alive(info.pid, info.pid_create_time):
             return False
     if ping:
-        from openhcs.runtime.zmq_base import ping_server  # sockets live in the transport layer
+        from openhcs.runtime.requester import ping_server  # sockets live in the transport layer
 
         return ping_server(info, timeout=timeout) is not None
     return True

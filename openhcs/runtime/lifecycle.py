@@ -162,7 +162,7 @@ def stop_server(info: ConnectionInfo, popen: subprocess.Popen | None = None, wai
                 term_wait: float = 5.0, grace_seconds: float = 2.0) -> str:
     """Stop the server described by ``info`` (its recorded pid); see ``stop_process``."""
     from openhcs.runtime.protocol import Shutdown
-    from openhcs.runtime.zmq_base import Requester, ServerUnavailable
+    from openhcs.runtime.requester import Requester, ServerUnavailable
 
     def ask() -> None:
         import zmq

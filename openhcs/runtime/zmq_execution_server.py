@@ -102,7 +102,9 @@ class ZMQExecutionServer(ZMQServer):
         self.history = None
         self._history_path = history_path
         self._executor = ThreadPoolExecutor(max_concurrent_runs, thread_name_prefix="openhcs-run")
-        self._active: dict[str, _Run] = {}
+        # execution_id -> the run's shared handle (its orchestrator once built); runs
+        # leave this table when they reach a terminal state
+        self.active_executions: dict[str, _Run] = {}
         self._pool = None
         self._pool_lock = threading.Lock()
         self._shutting_down = False
@@ -127,9 +129,9 @@ class ZMQExecutionServer(ZMQServer):
         return info
 
     def counts(self) -> tuple[int, int]:
-        queued = sum(1 for r in self._active.values() if r.future is not None and not r.future.running()
+        queued = sum(1 for r in self.active_executions.values() if r.future is not None and not r.future.running()
                      and not r.future.done())
-        return len(self._active) - queued, queued
+        return len(self.active_executions) - queued, queued
 
     # ------------------------------------------------------------------ requests
     def _handle_execute(self, msg: Execute):
@@ -144,7 +146,7 @@ class ZMQExecutionServer(ZMQServer):
         summary = {"plate_id": msg.plate_id, "wells": list(msg.wells) if msg.wells else None}
         record = self.runs.handle(Submitted(execution_id, time.time(), msg.request_id or None,
                                             msg.plate_id, summary))
-        run = self._active[execution_id] = _Run(execution_id, msg)
+        run = self.active_executions[execution_id] = _Run(execution_id, msg)
         # the queued event names the request, so the submitting client can follow the run
         # from its first event without waiting for the reply
         self._emit_run(execution_id, "queued", request_id=msg.request_id)
@@ -217,7 +219,7 @@ class ZMQExecutionServer(ZMQServer):
         keep it pending: the run thread applies it as soon as it builds the orchestrator,
         so a cancel during queueing or compiling still takes effect."""
         self.runs.handle(CancelRequested(execution_id, time.time(), axes, force))
-        run = self._active.get(execution_id)
+        run = self.active_executions.get(execution_id)
         if run is None:
             return
         with run.lock:
@@ -238,11 +240,11 @@ class ZMQExecutionServer(ZMQServer):
     def _begin_shutdown(self, force: bool, grace: float) -> list[str]:
         self._shutting_down = True
         self._shutdown_deadline = time.monotonic() + grace + SHUTDOWN_EXTRA_SECONDS
-        ids = list(self._active)
+        ids = list(self.active_executions)
         for eid in ids:
             if not self.runs.get(eid).is_terminal:
                 self._cancel(eid, None, force, grace)
-        if not self._active:
+        if not self.active_executions:
             self.request_stop()
         return ids
 
@@ -264,7 +266,7 @@ class ZMQExecutionServer(ZMQServer):
                 _lower_priority(pool.pids())
 
             def progress(axis_id: str, step: str, state: str, metadata: dict) -> None:
-                self.post(("progress", eid, axis_id, step, state, metadata, time.time()))
+                self.send_progress_update(eid, axis_id, step, state, metadata)
 
             orch = PipelineOrchestrator(msg.plate_id, global_config, pipeline_config,
                                         progress_callback=progress, worker_pool=pool)
@@ -325,6 +327,12 @@ class ZMQExecutionServer(ZMQServer):
                 self._pool = WorkerPool(self.num_workers or config.num_workers)
             return self._pool
 
+    def send_progress_update(self, execution_id: str, axis_id: str, step: str, status: str,
+                             metadata: dict | None = None) -> None:
+        """The orchestrator's progress callback, bound to a run (any thread, never blocks):
+        numbered, recorded and published by the loop thread."""
+        self.post(("progress", execution_id, axis_id, step, status, metadata, time.time()))
+
     # ------------------------------------------------------------------ loop side
     def handle_posted(self, item) -> None:
         kind = item[0]
@@ -375,11 +383,11 @@ class ZMQExecutionServer(ZMQServer):
                                            error, tb, metrics))
         self._emit_run(eid, status, message=message or "", error=error, traceback=tb,
                        summary=record.progress())
-        self._active.pop(eid, None)
+        self.active_executions.pop(eid, None)
         self._save(record)
         for old in self.runs.pop_evicted():
             self.events.drop(old)
-        if self._shutting_down and not self._active:
+        if self._shutting_down and not self.active_executions:
             self.request_stop()
 
     def _save(self, record) -> None:
@@ -396,14 +404,14 @@ class ZMQExecutionServer(ZMQServer):
 
     def on_stop(self) -> None:
         """Cancel what still runs, wait (bounded) for run threads, close the pool."""
-        for run in list(self._active.values()):
+        for run in list(self.active_executions.values()):
             with run.lock:
                 orch = run.orchestrator
             if orch is not None:
                 orch.cancel(None, force=True, grace=0.0)
             elif run.future is not None:
                 run.future.cancel()
-        futures = [r.future for r in self._active.values() if r.future is not None]
+        futures = [r.future for r in self.active_executions.values() if r.future is not None]
         if futures:
             wait_futures(futures, timeout=SHUTDOWN_EXTRA_SECONDS)
         self._executor.shutdown(wait=False, cancel_futures=True)

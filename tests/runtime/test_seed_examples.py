@@ -198,3 +198,34 @@ def test_example_scripts_run(runtime_env, script):
         assert "PASS" in out.stdout and "FAIL" not in out.stdout
     else:
         assert "run complete" in out.stdout
+
+
+def test_every_name_the_seed_promises_exists():
+    import inspect
+
+    from openhcs.codegen import pickle_to_python
+    from openhcs.core.orchestrator.orchestrator import PipelineOrchestrator
+    from openhcs.runtime import zmq_base, zmq_execution_server_launcher
+    from openhcs.runtime.zmq_execution_client import ZMQExecutionClient
+    from openhcs.runtime.zmq_execution_server import ZMQExecutionServer
+
+    assert inspect.isabstract(zmq_base.ZMQServer) and inspect.isabstract(zmq_base.ZMQClient)
+    assert issubclass(ZMQExecutionServer, zmq_base.ZMQServer)
+    assert issubclass(ZMQExecutionClient, zmq_base.ZMQClient)
+    for name in ("send_progress_update", "_handle_cancel", "_handle_execute", "_handle_status"):
+        assert callable(getattr(ZMQExecutionServer, name))
+    for name in ("connect", "disconnect", "execute_pipeline", "submit_pipeline", "wait_for_completion",
+                 "get_status", "cancel_execution", "get_events", "attach", "ping", "shutdown_server"):
+        assert callable(getattr(ZMQExecutionClient, name))
+    params = inspect.signature(ZMQExecutionClient).parameters
+    assert params["host"].default == "localhost" and params["port"].default == 7777
+    assert params["persistent"].default is False and params["progress_callback"].default is None
+    assert callable(zmq_execution_server_launcher.main)
+    assert "progress_callback" in inspect.signature(PipelineOrchestrator).parameters
+    for name in ("cancel", "reset_cancellation"):
+        assert callable(getattr(PipelineOrchestrator, name))
+    assert callable(pickle_to_python)
+    for kind in ("ping", "execute", "status", "cancel", "progress"):
+        from openhcs.runtime.protocol import TYPE_NAMES
+
+        assert kind in TYPE_NAMES

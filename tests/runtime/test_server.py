@@ -261,3 +261,13 @@ def test_history_records_runs_and_marks_interrupted_after_crash(server_factory, 
         if with_run:
             assert history.get(eid)["state"] == "interrupted"
         assert history.get(done["execution_id"])["state"] == "complete"
+
+
+def test_config_params_instead_of_config_code(client, plate):
+    response = client.execute_pipeline(
+        plate_id=plate, pipeline_steps=steps.noop_pipeline(), wells=["A01", "B01"],
+        config_params={"num_workers": 1, "mode": "threads", "pipeline_config": {"materialization_format": "none"}},
+        timeout=60)
+    assert response["status"] == "complete"
+    assert response["results"]["metrics"]["mode"] == "threads"
+    assert response["results"]["metrics"]["num_workers"] == 1
