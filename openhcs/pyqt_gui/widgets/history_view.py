@@ -26,6 +26,7 @@ def _table(columns) -> QTableWidget:
     table.setHorizontalHeaderLabels(columns)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.horizontalHeader().setStretchLastSection(True)
     return table
 
 
@@ -74,6 +75,7 @@ class HistoryView(QWidget):
         for r, row in enumerate(rows):
             for c, text in enumerate(row.cells()):
                 self.runs.setItem(r, c, QTableWidgetItem(text))
+        self.runs.resizeColumnsToContents()
         if rows:
             self.runs.selectRow(0)
 
@@ -90,6 +92,7 @@ class HistoryView(QWidget):
             duration = f"{w.duration_s:.2f} s" if w.duration_s is not None else "—"
             for c, text in enumerate((w.well, w.status, duration, meas, (w.error or "")[:80])):
                 self.wells.setItem(r, c, QTableWidgetItem(text))
+        self.wells.resizeColumnsToContents()
         self.detail.setText(f"Run {self.execution_id[:8]} · {record.get('state')} · {record.get('message') or ''}")
 
     def show_traceback(self) -> TracebackDialog | None:

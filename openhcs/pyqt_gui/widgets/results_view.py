@@ -92,6 +92,7 @@ class ResultsView(QWidget):
         for r, row in enumerate(table.rows):
             for c, col in enumerate(table.columns):
                 self.table.setItem(r, c, QTableWidgetItem(row.get(col, "")))
+        self.table.resizeColumnsToContents()
         self._draw_heatmap()
 
     def _draw_heatmap(self) -> None:

@@ -28,6 +28,7 @@ class ServerManagerView(QWidget):
         self.table.setHorizontalHeaderLabels(SERVER_COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.status = QLabel("")
         self.status.setObjectName("serversStatus")
         bar = QHBoxLayout()
@@ -51,6 +52,7 @@ class ServerManagerView(QWidget):
         for r, row in enumerate(rows):
             for c, text in enumerate(row.cells()):
                 self.table.setItem(r, c, QTableWidgetItem(text))
+        self.table.resizeColumnsToContents()
         self.status.setText(f"{len(rows)} server(s) found.")
 
     def start_server(self) -> None:

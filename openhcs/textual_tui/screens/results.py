@@ -93,7 +93,8 @@ class ResultsScreen(Screen):
         self.query_one("#results-title", Label).update(
             f"{self.plate.name}: {heat.measurement} per well (min {heat.vmin}, max {heat.vmax})")
         self.query_one(HeatmapTable).show(heat)
-        for col in table.columns:
-            grid.add_column(col, key=col)
+        for col in table.columns:  # explicit widths (see HeatmapTable)
+            width = max([len(col), *(len(r.get(col) or "") for r in table.rows)])
+            grid.add_column(col, key=col, width=min(width, 40))
         for row in table.rows:
             grid.add_row(*(row.get(c, "") for c in table.columns), key=row.get("well"))

@@ -7,6 +7,8 @@ from textual.widgets import DataTable
 
 from openhcs.frontend.results import Heatmap, text_colour
 
+CELL_WIDTH = 8
+
 
 def _format(value: float) -> str:
     return f"{value:.0f}" if abs(value) >= 100 or float(value).is_integer() else f"{value:.3g}"
@@ -22,9 +24,10 @@ class HeatmapTable(DataTable):
         self.clear(columns=True)
         if heatmap is None:
             return
-        self.add_column("", key="row")
+        # explicit widths: auto widths of re-added columns are drawn from a stale cache
+        self.add_column("", key="row", width=2)
         for col in heatmap.cols:
-            self.add_column(str(col), key=str(col))
+            self.add_column(str(col), key=str(col), width=CELL_WIDTH)
         for row in heatmap.rows:
             cells: list = [Text(row, style="bold")]
             for col in heatmap.cols:
@@ -32,5 +35,5 @@ class HeatmapTable(DataTable):
                 if value is None:
                     cells.append(Text(" · ", style="dim"))
                 else:
-                    cells.append(Text(f" {_format(value):>6} ", style=f"{text_colour(colour)} on {colour}"))
+                    cells.append(Text(f"{_format(value):>{CELL_WIDTH - 1}} ", style=f"{text_colour(colour)} on {colour}"))
             self.add_row(*cells, key=row)

@@ -8,7 +8,7 @@ from textual.widgets import DataTable
 
 from openhcs.frontend.controller import PlateManagerController
 
-COLUMNS = ("plate", "wells", "sites", "channels", "run", "progress")
+COLUMNS = {"plate": 30, "wells": 6, "sites": 6, "channels": 10, "run": 11, "progress": 9}
 
 
 class PlateTable(DataTable):
@@ -17,8 +17,8 @@ class PlateTable(DataTable):
         self.controller = controller
 
     def on_mount(self) -> None:
-        for name in COLUMNS:
-            self.add_column(name, key=name)
+        for name, width in COLUMNS.items():
+            self.add_column(name, key=name, width=width)
         self.refresh_rows()
 
     @property
