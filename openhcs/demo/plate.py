@@ -23,7 +23,7 @@ from scipy import ndimage as ndi
 CHANNELS = ("DAPI", "FITC")
 NUCLEUS_RADIUS = (6.0, 9.0)  # mean semi-axis range, pixels
 MAX_JITTER = 3  # stage error, pixels, each axis
-CAMERA_OFFSET = 100.0
+CAMERA_OFFSET = 100  # counts a dark camera reads
 BACKGROUND = (150.0, 120.0)  # medium autofluorescence per channel, before illumination
 COUNT_RANGE = (60.0, 15.0)  # nuclei per well (default geometry) at low and high dose
 TOUCHING_FRACTION = 0.12  # nuclei placed against a neighbour
@@ -126,8 +126,8 @@ def _stamp(canvas: np.ndarray, cy: float, cx: float, a: float, b: float, angle: 
 
 def _render_well(rng: np.random.Generator, nuclei: list[tuple], shape: tuple[int, int]) -> np.ndarray:
     """The noiseless ``(2, H, W)`` signal of one well: nuclei and cytoplasm."""
-    dapi = np.zeros(shape)
-    fitc = np.zeros(shape)
+    dapi = np.zeros(shape, dtype=np.float32)
+    fitc = np.zeros(shape, dtype=np.float32)
     for cy, cx, a, b, angle, brightness in nuclei:
         _stamp(dapi, cy, cx, a, b, angle, brightness)
         grow = rng.uniform(1.8, 2.4)
@@ -218,8 +218,7 @@ def make_demo_plate(
         signal = _render_well(rng, nuclei, canvas_shape)
         for s, (y, x) in enumerate(positions, start=1):
             crop = signal[:, y : y + image_size, x : x + image_size] * illumination
-            counts = rng.poisson(crop) + CAMERA_OFFSET + rng.normal(0, 2.0, crop.shape)
-            counts = np.clip(np.rint(counts), 0, 65535).astype(np.uint16)
+            counts = np.minimum(rng.poisson(crop) + CAMERA_OFFSET, 65535).astype(np.uint16)
             for c in range(len(CHANNELS)):
                 tifffile.imwrite(images / f"{well}_s{s}_w{c + 1}.tif", counts[c])
         truth[well] = len(nuclei)

@@ -7,7 +7,6 @@ declares, so this test checks the processing and the generator, not the orchestr
 from __future__ import annotations
 
 import csv
-import math
 import time
 
 import numpy as np
@@ -113,7 +112,7 @@ def test_nuclei_counts_match_ground_truth(small_plates):
         for well in plate.wells:
             mosaic, rows = run_pipeline_by_hand(pipeline, load_channels(plate, well))
             truth = plate.ground_truth[well]
-            assert abs(len(rows) - truth) <= max(1, math.floor(0.05 * truth)), (plate.path.name, well, len(rows), truth)
+            assert abs(len(rows) - truth) <= max(1, 0.05 * truth), (plate.path.name, well, len(rows), truth)
             assert mosaic.shape[0] == 2
             # the cytoplasm channel is brighter inside nuclei than the mosaic background
             assert np.median([r["mean_intensity_ch2"] for r in rows]) > 3 * np.median(mosaic[1])
@@ -144,9 +143,10 @@ def test_stitching_recovers_the_stage_jitter(small_plates):
 
 
 def test_default_plate_generates_quickly(tmp_path):
-    start = time.perf_counter()
+    # CPU time, not wall time: the budget is the generator's work, not the machine's load
+    start = time.process_time()
     plate = make_demo_plate(tmp_path / "plate")
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert len(plate.wells) == 24 and plate.wells[-1] == "D06"
     assert plate.wells == well_names(4, 6)
     assert elapsed < 5.0, f"{elapsed:.1f} s"
@@ -160,3 +160,30 @@ def test_bad_arguments(tmp_path):
         make_demo_plate(tmp_path / "p", rows=0)
     with pytest.raises(ValueError, match="overlap"):
         make_demo_plate(tmp_path / "p", overlap=0.6)
+
+
+def test_the_io_layer_reads_the_demo_plate(small_plates):
+    from openhcs.io.detect import open_plate
+
+    plate = small_plates[0]
+    opened = open_plate(plate.path)
+    assert opened.format == "imagexpress"
+    assert opened.wells == plate.wells
+    assert opened.sites == ("1", "2", "3", "4") and opened.channels == ("1", "2")
+    assert opened.image_shape == (256, 256) and opened.dtype == np.uint16
+    assert opened.metadata["site_rows"] == 2 and opened.metadata["site_cols"] == 2
+    assert opened.metadata["channel_names"] == {"1": "DAPI", "2": "FITC"}
+
+
+def test_public_names():
+    import doctest
+
+    import openhcs.demo
+    import openhcs.demo.pipeline
+    import openhcs.processing
+
+    for name in openhcs.processing.__all__ + openhcs.demo.__all__:
+        module = openhcs.processing if name in openhcs.processing.__all__ else openhcs.demo
+        assert getattr(module, name) is not None, name
+    result = doctest.testmod(openhcs.demo.pipeline)
+    assert result.attempted > 0 and result.failed == 0
