@@ -164,15 +164,20 @@ def parse_core(run: BenchRun) -> None:
             Row("peak memory, 384 wells vs 96 wells", f"{m['mb_384']:.0f} MB (384 wells)",
                 f"{m['mb_96']:.0f} MB (96 wells)", f"{m['ratio']:.2f}x", "<= 1.3x", m["ratio"] <= 1.3),
         ]
-    except (TypeError, KeyError, ZeroDivisionError):
-        run.unparsed += [ln for ln in lines if ln.strip()]
+    except (TypeError, KeyError, ZeroDivisionError):  # no (or a changed) result dict: read the lines
+        for line in lines:
+            row = parse_text_line(line)
+            if row is not None:
+                run.rows.append(row)
+            elif line.strip():
+                run.unparsed.append(line)
         return
     run.unparsed += [ln for ln in lines if ln.strip() and not ln.startswith("core ")]
 
 
 _RUNTIME_ROW = re.compile(
     r"^(?P<name>.{44}) (?P<value>.{22})   \s*(?P<ratio>" + _NUM + r")x (?P<against>.*?)(?P<flag>  OK|  MISS)?$")
-_TARGET_ONLY = re.compile(r"^of (?P<target>.+?) target(?P<rest>.*)$")
+_TARGET_ONLY = re.compile(r"^of (?P<target>" + _NUM + r"\s?[^\s,()]*) target(?P<rest>.*)$")
 _TARGET_IN = re.compile(r",?\s*target (?P<target>[<>]=?\s*\S+)")
 
 
@@ -195,7 +200,10 @@ def parse_runtime(run: BenchRun) -> None:
             group["ok"] = flag if group["ok"] is None else (group["ok"] and flag)
         only = _TARGET_ONLY.match(against)
         if only:
-            group["target"] = only["target"] + (f" ({only['rest'].strip(' ()')})" if only["rest"].strip() else "")
+            ratio = _f(match["ratio"])  # figure / target: with OK/MISS this tells the direction
+            op = "" if flag is None or ratio == 1 else ("<=" if (ratio < 1) == flag else ">=")
+            group["target"] = f"{op} {only['target']}".strip() + (
+                f" ({only['rest'].strip(' ()')})" if only["rest"].strip() else "")
             continue
         within = _TARGET_IN.search(against)
         if within:
@@ -214,11 +222,33 @@ def parse_runtime(run: BenchRun) -> None:
 
 _TARGET = re.compile(r"\(target (?P<op>[<>]=?)\s*(?P<value>" + _NUM + r")\s*(?P<unit>x|ms|s|MB)?[^)]*\)")
 _PAIR = re.compile(r"(?P<label>[A-Za-z][\w /-]*?)\s+(?P<value>" + _NUM + r")\s*(?P<unit>ms/well|ms|s|MB|x)\b")
-_RATIO = re.compile(r"(?:=|ratio(?: [\w/]+)?(?: =)?)\s*(?P<ratio>" + _NUM + r")x")
+_RATIO = re.compile(r"(?:=\s*|ratio\s+)(?P<ratio>" + _NUM + r")x")
 
 
 def _compare(op: str, value: float, limit: float) -> bool:
     return {"<=": value <= limit, "<": value < limit, ">=": value >= limit, ">": value > limit}[op]
+
+
+def parse_text_line(line: str) -> Row | None:
+    """Any ``measure: ... (target OP V unit)`` line, kept whole as the figure."""
+    if ":" not in line:
+        return None
+    measure, rest = line.split(":", 1)
+    target = _TARGET.search(rest)
+    if target is None:
+        return None
+    body = rest[: target.start()].strip()
+    ratio_m = _RATIO.search(rest)
+    unit = target["unit"] or ""
+    ok = None
+    if unit == "x" and ratio_m:
+        ok = _compare(target["op"], _f(ratio_m["ratio"]), _f(target["value"]))
+    elif unit:
+        values = re.findall("(" + _NUM + r")\s*" + re.escape(unit) + r"\b", body)
+        if values:
+            ok = _compare(target["op"], _f(values[-1]), _f(target["value"]))
+    return Row(measure.strip(), body, "see figure", f"{_f(ratio_m['ratio']):.2f}x" if ratio_m else "—",
+               f"{target['op']} {target['value']}{'' if unit == 'x' else ' '}{unit}".strip(), ok)
 
 
 def parse_generic(run: BenchRun) -> None:
