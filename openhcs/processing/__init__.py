@@ -1,25 +1,19 @@
 """Image processing functions for openhcs pipelines.
 
-Importing this package imports every built-in module so their ``@register`` decorators
-run; :func:`openhcs.processing.registry.list_functions` then lists them all. Plugins are
-loaded explicitly with :func:`openhcs.processing.registry.load_plugins`.
+Importing this package is cheap on purpose: every worker process imports
+``openhcs.processing.checkpoint``, and the built-in modules pull in scipy and
+scikit-image (1-2 s). The function names below are loaded on first access, and
+:func:`~openhcs.processing.registry.list_functions` / ``get_function`` import every built-in
+module before answering, so registration is complete whenever the registry is asked.
+Plugins are loaded explicitly with :func:`~openhcs.processing.registry.load_plugins`.
 """
 
-from openhcs.processing import (  # noqa: F401  (imported for registration)
-    filters,
-    flatfield,
-    measurement,
-    normalization,
-    projection,
-    segmentation,
-    stitching,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from openhcs.processing.checkpoint import StepCancelled, cancellation_scope, checkpoint
-from openhcs.processing.filters import denoise, subtract_background
-from openhcs.processing.flatfield import correct_flatfield, estimate_flatfield
-from openhcs.processing.measurement import measure_nuclei
-from openhcs.processing.normalization import normalize_percentile
-from openhcs.processing.projection import project_z
 from openhcs.processing.registry import (
     FunctionInfo,
     ParamInfo,
@@ -28,8 +22,18 @@ from openhcs.processing.registry import (
     load_plugins,
     register,
 )
-from openhcs.processing.segmentation import segment_nuclei
-from openhcs.processing.stitching import stitch_sites
+
+_LAZY = {
+    "correct_flatfield": "openhcs.processing.flatfield",
+    "denoise": "openhcs.processing.filters",
+    "estimate_flatfield": "openhcs.processing.flatfield",
+    "measure_nuclei": "openhcs.processing.measurement",
+    "normalize_percentile": "openhcs.processing.normalization",
+    "project_z": "openhcs.processing.projection",
+    "segment_nuclei": "openhcs.processing.segmentation",
+    "stitch_sites": "openhcs.processing.stitching",
+    "subtract_background": "openhcs.processing.filters",
+}
 
 __all__ = [
     "FunctionInfo",
@@ -37,17 +41,19 @@ __all__ = [
     "StepCancelled",
     "cancellation_scope",
     "checkpoint",
-    "correct_flatfield",
-    "denoise",
-    "estimate_flatfield",
     "get_function",
     "list_functions",
     "load_plugins",
-    "measure_nuclei",
-    "normalize_percentile",
-    "project_z",
     "register",
-    "segment_nuclei",
-    "stitch_sites",
-    "subtract_background",
+    *_LAZY,
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'openhcs.processing' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

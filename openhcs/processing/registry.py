@@ -5,11 +5,14 @@ Functions stay plain module-level callables: :func:`register` only records metad
 function unchanged, so it still pickles by reference for worker processes. Third-party
 packages add functions through the ``openhcs.processing`` entry-point group; importing the
 module is enough since its decorators register on import. A plugin that fails to import is
-logged and skipped so one broken package never stops openhcs from starting.
+logged and skipped so one broken package never stops openhcs from starting. The built-in
+modules are imported the first time the registry is queried, not when this module is,
+so processes that only need ``checkpoint`` skip the scipy/scikit-image import.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import inspect
 import logging
@@ -20,6 +23,16 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "openhcs.processing"
+
+BUILTIN_MODULES = (
+    "openhcs.processing.normalization",
+    "openhcs.processing.filters",
+    "openhcs.processing.flatfield",
+    "openhcs.processing.projection",
+    "openhcs.processing.segmentation",
+    "openhcs.processing.measurement",
+    "openhcs.processing.stitching",
+)
 
 _EMPTY = inspect.Parameter.empty
 
@@ -116,14 +129,23 @@ def register(category: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
     return decorator
 
 
+def load_builtins() -> None:
+    """Import the built-in processing modules (their decorators register them); idempotent."""
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+
+
 def list_functions(category: str | None = None) -> list[FunctionInfo]:
     """All registered functions (optionally one category), sorted by category then name."""
+    load_builtins()
     infos = [i for i in _infos.values() if category is None or i.category == category]
     return sorted(infos, key=lambda i: (i.category, i.name))
 
 
 def get_function(name: str) -> Callable[..., Any]:
     """The registered function called ``name``; ``KeyError`` lists the known names."""
+    if name not in _functions:
+        load_builtins()
     try:
         return _functions[name]
     except KeyError:

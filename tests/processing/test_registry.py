@@ -6,6 +6,8 @@ import importlib.metadata
 import inspect
 import logging
 import pickle
+import subprocess
+import sys
 
 import pytest
 
@@ -119,3 +121,20 @@ def test_broken_plugin_is_logged_and_skipped(caplog):
 def test_load_plugins_reads_the_installed_group():
     # nothing is installed in this group in the test environment; the call must not fail
     assert isinstance(registry.load_plugins(), list)
+
+
+def _fresh_python(code: str) -> str:
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    return result.stdout.strip()
+
+
+def test_importing_checkpoint_does_not_import_scikit_image():
+    code = "import sys, openhcs.processing.checkpoint, openhcs.processing; print('skimage' in sys.modules)"
+    assert _fresh_python(code) == "False"
+
+
+def test_a_fresh_process_sees_every_builtin_through_the_registry():
+    code = "from openhcs.processing import list_functions; print(','.join(sorted(i.name for i in list_functions())))"
+    assert set(_fresh_python(code).split(",")) >= set(BUILTINS)
+    code = "import openhcs.processing as p; print(p.stitch_sites is p.get_function('stitch_sites'))"
+    assert _fresh_python(code) == "True"
