@@ -181,6 +181,10 @@ def test_shared_cluster_is_reused_across_runs(shared_client, tmp_path):
     assert first.status == second.status == "complete"
     pids = {o.worker.split(" pid ")[1] for r in (first, second) for o in r.wells.values()}
     assert len(pids) <= 2  # the same two worker processes served both runs
+    settings = shared_client.run_on_scheduler(
+        lambda dask_scheduler: (dask_scheduler.allowed_failures, dask_scheduler.WORKER_SATURATION)
+    )
+    assert settings == (1, 1.0)  # one retry; no well waits on a worker
 
 
 def test_failing_well_reports_its_error_through_dask(shared_client, tmp_path):

@@ -39,8 +39,10 @@ def cluster(tmp_path):
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),
-        # what docs/scale-out.md recommends: a lost worker's wells are retried once
+        # what docs/scale-out.md recommends: a lost worker's well is retried once, and a
+        # worker holds only the well it is running (no innocent well dies with it)
         "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",
+        "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0",
     }
     procs: list[tuple[subprocess.Popen, object]] = []
 
@@ -59,6 +61,10 @@ def cluster(tmp_path):
         # Client and workers wait for the scheduler file themselves (bounded by timeouts)
         client = Client(scheduler_file=str(scheduler_file), timeout=60, set_as_default=False)
         client.wait_for_workers(2, timeout=90)
+        settings = client.run_on_scheduler(
+            lambda dask_scheduler: (dask_scheduler.allowed_failures, dask_scheduler.WORKER_SATURATION)
+        )
+        assert settings == (1, 1.0)
         yield client.scheduler.address, client
     finally:
         db.close_shared_clients()

@@ -14,7 +14,8 @@ so a well's terminal event always comes before its ``on_done``, exactly once.
 
 Failure handling leans on Dask: a task whose worker dies is rescheduled by the scheduler
 (``distributed.scheduler.allowed-failures``; the local cluster started here allows 1, so
-a well is retried once) and reported ``failed`` with the lost worker's address when it
+a well is retried once, and sends a worker a well only when it is free, so a lost worker
+takes no queued well down with it) and reported ``failed`` with the lost worker's address when it
 runs out of tries. A forced cancel (:meth:`DaskBackend.kill`) releases the task and
 restarts only the worker process running it through its nanny.
 
@@ -51,8 +52,14 @@ log = logging.getLogger(__name__)
 FLUSH_GRACE_S = 5.0
 #: how long a forced cancel waits for the nanny to bring the worker back
 RESTART_TIMEOUT_S = 60.0
-#: scheduler setting for the local clusters started here: one retry after a lost worker
-LOCAL_ALLOWED_FAILURES = 1
+#: scheduler settings for the local clusters started here (docs/scale-out.md gives them
+#: for real clusters): a well whose worker dies is retried once; and a worker is sent a
+#: well only when its thread is free, so a dying worker takes no queued, innocent well
+#: down with it (Dask counts every well assigned to a lost worker as suspicious)
+LOCAL_SCHEDULER_CONFIG = {
+    "distributed.scheduler.allowed-failures": 1,
+    "distributed.scheduler.worker-saturation": 1.0,
+}
 
 
 # ------------------------------------------------------------ shared clients
@@ -86,7 +93,7 @@ def get_shared_client(address: str | None = None, n_workers: int = 2) -> Any:
         else:
             import dask
 
-            with dask.config.set({"distributed.scheduler.allowed-failures": LOCAL_ALLOWED_FAILURES}):
+            with dask.config.set(LOCAL_SCHEDULER_CONFIG):
                 cluster = LocalCluster(
                     n_workers=n_workers,
                     threads_per_worker=1,
