@@ -162,7 +162,10 @@ class ZMQExecutionClient(ZMQClient):
 
     def _final_response(self, execution_id: str, event: dict, status: dict | None = None) -> dict:
         if status is None:
-            status = self.get_status(execution_id)
+            try:
+                status = self.get_status(execution_id)
+            except ServerUnavailable:  # e.g. the server shut down right after the run
+                status = {}
         run = status.get("execution") or {}
         return {
             "status": event.get("status", run.get("state")),

@@ -66,6 +66,9 @@ MAX_EVENTS_PER_REPLY = 5000
 # control loop still wakes at once for status and cancel requests.
 WORKER_NICE_INCREMENT = 5
 MAX_FINISHED_IN_STATUS = 50
+# Finished runs (and their event logs) kept in memory for status/replay; older ones live
+# on in the SQLite history only. Bounds a long-lived server's memory.
+MAX_FINISHED_RUNS = 200
 SHUTDOWN_EXTRA_SECONDS = 5.0
 
 
@@ -97,7 +100,7 @@ class ZMQExecutionServer(ZMQServer):
         self.mode = mode
         self.max_concurrent_runs = max_concurrent_runs
         self.parent_pid = parent_pid
-        self.runs = RunBook()
+        self.runs = RunBook(max_finished=MAX_FINISHED_RUNS)
         self.events = EventLog()
         self.history = None
         self._history_path = history_path

@@ -227,7 +227,8 @@ def test_shutdown_request_cancels_runs_and_exits(server, plate, recorder):
     from openhcs.runtime.history import RunHistory
 
     with RunHistory() as history:
-        assert history.get(eid)["state"] == "cancelled"
+        record = history.get(eid)
+        assert record["state"] == "cancelled", (record["error"], record["traceback"])
 
 
 @pytest.mark.parametrize("with_run", [False, True])
@@ -271,3 +272,22 @@ def test_config_params_instead_of_config_code(client, plate):
     assert response["status"] == "complete"
     assert response["results"]["metrics"]["mode"] == "threads"
     assert response["results"]["metrics"]["num_workers"] == 1
+
+
+def test_kill_request_force_cancels_and_exits_at_once(server, plate, recorder):
+    from openhcs.runtime import protocol as p
+
+    client = ZMQExecutionClient(port=server.info.data_port, progress_callback=recorder)
+    client.connect()
+    try:
+        eid = client.submit_pipeline(plate_id=plate, pipeline_steps=steps.stubborn_pipeline(120),
+                                     global_config=PROC2)["execution_id"]
+        recorder.wait_for(lambda e: e.get("step") == "stubborn" and e.get("status") == "started")
+        t0 = time.perf_counter()
+        reply = client.request(p.Kill(), p.ShutdownReply)
+        assert reply.cancelled == [eid]
+        server.popen.wait(timeout=30)
+        assert time.perf_counter() - t0 < 15
+    finally:
+        client.disconnect()
+    assert find_server(server.info.data_port) is None
