@@ -82,10 +82,10 @@ def test_stop_cancels_gracefully_within_the_timeout(tmp_path, live):
     assert ui.wait_until(lambda: ctl.runs[plate].counts()["running"] > 0, timeout=60)
     ctl.stop()
     assert ctl.stop_sequence.state == "cancelling"
-    assert ui.wait_until(lambda: not ctl.stop_sequence.active, timeout=15)
+    assert ui.wait_until(lambda: not ctl.stop_sequence.active, timeout=60)
     assert ctl.stop_sequence.state == "stopped", ctl.stop_sequence.message()
     assert ctl.stop_sequence.message().startswith("Stopped gracefully")
-    assert ui.wait_until(lambda: ctl.runs[plate].finished, timeout=10)
+    assert ui.wait_until(lambda: ctl.runs[plate].finished, timeout=60)
     assert ctl.runs[plate].state == "cancelled"
 
 
@@ -101,11 +101,11 @@ def test_stop_offers_a_forced_kill_after_the_timeout_and_performs_it(tmp_path, i
         ctl.run_plates()
         assert ui.wait_until(lambda: ctl.runs[plate].counts()["running"] == 2, timeout=60)
         ctl.stop()
-        assert ui.wait_until(lambda: ctl.stop_sequence.state == "offer_force", timeout=10)
+        assert ui.wait_until(lambda: ctl.stop_sequence.state == "offer_force", timeout=60)
         assert "Did not stop within 1 s" in ctl.status
         assert ctl.runs[plate].state == "cancelling"
         ctl.force_stop()
-        assert ui.wait_until(lambda: not ctl.stop_sequence.active, timeout=20)
+        assert ui.wait_until(lambda: not ctl.stop_sequence.active, timeout=60)
         assert ctl.stop_sequence.state == "killed", ctl.stop_sequence.message()
         assert ctl.status.startswith("Killed by force")
     finally:
@@ -133,7 +133,7 @@ def test_attach_replays_a_run_started_by_another_client(tmp_path, live):
     backend = ctl.zmq_backend()
     backend.ensure_connected()  # spawns the server on the private port
     other = ZMQExecutionClient(port=ctl.port)
-    other.connect(timeout=15)
+    other.connect(timeout=60)
     try:
         from openhcs.demo.pipeline import default_pipeline
 
@@ -143,8 +143,26 @@ def test_attach_replays_a_run_started_by_another_client(tmp_path, live):
     finally:
         other.disconnect()
     ctl.attach(eid)
-    assert ui.wait_until(lambda: plate in ctl.runs and ctl.runs[plate].finished, timeout=30)
+    assert ui.wait_until(lambda: plate in ctl.runs and ctl.runs[plate].finished, timeout=60)
     run = ctl.runs[plate]
     assert run.execution_id == eid and run.state == "complete" and run.percent == 100
     assert set(run.wells) == {"A01", "A02", "B01", "B02"}
-    assert ui.wait_until(lambda: plate in ctl.results, timeout=10)
+    assert ui.wait_until(lambda: plate in ctl.results, timeout=60)
+
+
+def test_use_zmq_false_runs_through_the_deprecated_subprocess_runner(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENHCS_USE_ZMQ_EXECUTION", "false")
+    ui = QueueDispatcher()
+    ctl = PlateManagerController(ui, global_config=threads_config(), legacy_work_dir=tmp_path / "runs")
+    try:
+        assert not ctl.use_zmq
+        plate = ctl.add_plate(demo_plate(tmp_path, rows=1, cols=2)).path
+        with pytest.warns(DeprecationWarning):
+            ctl.run_plates()
+            assert ui.wait_until(lambda: plate in ctl.results, timeout=120), ctl.status
+        run = ctl.runs[plate]
+        assert run.execution_id.startswith("local-") and ctl._zmq is None
+        assert run.state == "complete" and run.percent == 100
+        assert [r["well"] for r in ctl.results[plate].rows] == ["A01", "A02"]
+    finally:
+        ctl.close()

@@ -62,7 +62,7 @@ def test_add_plate_run_progress_reaches_100_and_results_are_shown(qtbot, window,
     assert "object_count per well" in results.title.text()
 
     window.tabs.setCurrentWidget(window.history_view)
-    qtbot.waitUntil(lambda: window.history_view.runs.rowCount() >= 1, timeout=10_000)
+    qtbot.waitUntil(lambda: window.history_view.runs.rowCount() >= 1, timeout=60_000)
     assert window.history_view.runs.item(0, 2).text() == "complete"
     assert window.history_view.wells.rowCount() == 4
 
@@ -78,8 +78,8 @@ def test_run_then_stop_is_cancelled_gracefully(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: window.controller.runs[plate].counts()["running"] > 0, timeout=60_000)
     assert not pm.force_button.isEnabled()
     qtbot.mouseClick(pm.stop_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not window.controller.stop_sequence.active, timeout=15_000)
-    qtbot.waitUntil(lambda: window.controller.runs[plate].finished, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.controller.stop_sequence.active, timeout=60_000)
+    qtbot.waitUntil(lambda: window.controller.runs[plate].finished, timeout=60_000)
     assert window.controller.runs[plate].state == "cancelled"
     assert pm.status_label.text().startswith("Stopped gracefully")
     assert pm.table.item(0, 4).text() == "cancelled"
@@ -90,15 +90,15 @@ def test_run_then_stop_is_cancelled_gracefully(qtbot, window, tmp_path):
 def test_server_manager_starts_lists_and_stops_a_server(qtbot, window):
     view = window.server_view
     window.tabs.setCurrentWidget(view)
-    qtbot.waitUntil(lambda: "server(s) found" in view.status.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "server(s) found" in view.status.text(), timeout=60_000)
     assert view.table.rowCount() == 0
     view.port.setText(str(free_port()))
     view.start_server()
-    qtbot.waitUntil(lambda: view.table.rowCount() == 1, timeout=30_000)
+    qtbot.waitUntil(lambda: view.table.rowCount() == 1, timeout=60_000)
     pid = view.manager.rows[0].pid
     assert view.table.item(0, 1).text() == str(pid)
     view.table.selectRow(0)
     view._stop(force=False)
-    qtbot.waitUntil(lambda: "exited" in view.status.text() or view.table.rowCount() == 0, timeout=30_000)
-    qtbot.waitUntil(lambda: view.table.rowCount() == 0, timeout=10_000)
+    qtbot.waitUntil(lambda: "exited" in view.status.text() or view.table.rowCount() == 0, timeout=60_000)
+    qtbot.waitUntil(lambda: view.table.rowCount() == 0, timeout=60_000)
     assert_gone(pid)

@@ -100,8 +100,8 @@ def test_run_then_stop_is_cancelled_gracefully(tmp_path, isolated_dirs):
             pids.append(_server_pid(app))
             assert app.screen.query_one("#force", Button).disabled
             await pilot.click("#stop")
-            await wait_for(pilot, app, lambda: not app.controller.stop_sequence.active, 15)
-            await wait_for(pilot, app, lambda: app.controller.runs[plate].finished, 10)
+            await wait_for(pilot, app, lambda: not app.controller.stop_sequence.active, 60)
+            await wait_for(pilot, app, lambda: app.controller.runs[plate].finished, 60)
             assert app.controller.runs[plate].state == "cancelled"
             assert str(app.screen.query_one("#status").render()).startswith("Stopped gracefully")
             assert app.controller.stop_sequence.message().startswith("Stopped gracefully")
