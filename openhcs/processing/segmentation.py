@@ -14,7 +14,6 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
 from skimage.filters import threshold_otsu
-from skimage.morphology import remove_small_objects
 from skimage.segmentation import watershed
 
 from openhcs.processing.checkpoint import checkpoint
@@ -36,14 +35,16 @@ def label_nuclei(
     if float(image.max()) <= float(image.min()):
         return np.zeros(image.shape, dtype=np.int32)
     mask = image > threshold_otsu(image) * threshold_scale
-    mask = ndi.binary_fill_holes(mask)
-    mask = remove_small_objects(mask, max_size=max(0, int(min_area) - 1))
+    components, _ = ndi.label(ndi.binary_fill_holes(mask))
+    too_small = np.bincount(components.ravel()) < min_area  # (remove_small_objects' API moved)
+    too_small[0] = True
+    mask = ~too_small[components]
     if not mask.any():
         return np.zeros(image.shape, dtype=np.int32)
+    components[~mask] = 0
     distance = ndi.distance_transform_edt(mask)
     # a light blur merges the plateaus of elongated nuclei into one peak
     distance = ndi.gaussian_filter(distance, _DISTANCE_SIGMA)
-    components, _ = ndi.label(mask)
     peaks = peak_local_max(
         distance,
         min_distance=max(1, int(min_distance)),

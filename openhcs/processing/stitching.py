@@ -6,10 +6,12 @@ their nominal overlapping strips; if the overlap that shift implies does not cor
 well, template matching over the whole search window proposes more candidates, and the
 candidate whose full overlap correlates best wins. A pair whose shift is implausible
 (beyond ``max_shift``) or whose overlap does not actually match (normalised
-cross-correlation below ``min_correlation``, e.g. a strip of empty background) is ignored. Positions are then the least-squares solution
-of all accepted pairwise offsets (weighted by their correlation), with a weak pull towards the nominal grid so a site with
-no usable neighbour stays where the stage put it. Overlaps are feathered with weights that
-fall linearly towards each site's border, which hides seams and differing backgrounds.
+cross-correlation below ``min_correlation``, e.g. a strip of empty background) is
+ignored: with nothing in the overlap there is nothing to misalign either. Positions are
+the least-squares solution of all accepted pairwise offsets (weighted by their
+correlation), with a weak pull towards the nominal grid so a site with no usable
+neighbour stays where the stage put it. Overlaps are feathered with weights that fall
+linearly towards each site's border, which hides seams and differing backgrounds.
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ def _phase_candidates(a: np.ndarray, b: np.ndarray, nominal: tuple[int, int], ma
     if min(ref.shape) < 4:
         return []
     full = np.ones(ref.shape, dtype=bool)
-    shift = phase_cross_correlation(ref, mov, reference_mask=full, moving_mask=full, overlap_ratio=0.5)[0]
+    result = phase_cross_correlation(ref, mov, reference_mask=full, moving_mask=full, overlap_ratio=0.5)
+    shift = result[0] if isinstance(result, tuple) else result  # older scikit-image: shift only
     return [(nominal[0] + int(round(shift[0])), nominal[1] + int(round(shift[1])))]
 
 
