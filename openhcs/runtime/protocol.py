@@ -342,6 +342,8 @@ class Session:
             msg = _decoder.decode(body)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise _diagnose(body, exc) from None
+        except RecursionError:
+            raise ProtocolError(MALFORMED, "body is nested too deeply") from None
         if msg.version != PROTOCOL_VERSION:
             raise ProtocolError(
                 UNSUPPORTED_VERSION,
@@ -381,6 +383,8 @@ def _diagnose(body: bytes, exc: Exception) -> ProtocolError:
         raw = msgspec.json.decode(body)
     except msgspec.DecodeError:
         return ProtocolError(MALFORMED, f"body is not valid JSON: {exc}")
+    except RecursionError:
+        return ProtocolError(MALFORMED, "body is nested too deeply")
     if not isinstance(raw, dict):
         return ProtocolError(MALFORMED, "body must be a JSON object")
     request_id = raw.get("request_id") if isinstance(raw.get("request_id"), str) else ""
@@ -393,7 +397,7 @@ def _diagnose(body: bytes, exc: Exception) -> ProtocolError:
     kind = raw.get("type")
     if kind is None:
         return ProtocolError(MALFORMED, "body has no 'type' field", request_id, msg_id)
-    if kind not in TYPE_NAMES:
+    if not isinstance(kind, str) or kind not in TYPE_NAMES:
         return ProtocolError(UNKNOWN_TYPE, f"unknown message type {kind!r}", request_id, msg_id)
     return ProtocolError(INVALID_MESSAGE, f"invalid {kind!r} message: {exc}", request_id, msg_id)
 

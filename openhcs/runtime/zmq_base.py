@@ -266,7 +266,11 @@ class ZMQServer(ABC):
             if self._router in ready:
                 router = self._router
                 for _ in range(256):  # bounded so posted events are never starved
-                    self._on_request(router.recv_multipart())
+                    frames = router.recv_multipart()
+                    try:
+                        self._on_request(frames)
+                    except Exception:  # e.g. a reply that cannot be sent: log, keep serving
+                        log.exception("error answering a request")
                     if not router.getsockopt(zmq.EVENTS) & _POLLIN:
                         break
             if self._posted:
@@ -314,6 +318,9 @@ class ZMQServer(ABC):
         except ProtocolError as exc:
             log.warning("refused a message: %s", exc)
             reply = exc.to_reply()
+        except Exception as exc:  # a decoder bug must not end the loop either
+            log.exception("could not decode a message")
+            reply = Error(code=INTERNAL, message=f"could not decode the message: {type(exc).__name__}")
         else:
             try:
                 reply = self._handlers[type(msg)](msg)
@@ -574,7 +581,7 @@ class ZMQClient(ABC):
                         self.last_seen = time.monotonic()
                         try:
                             msg = session.deserialize(frames[1:])
-                        except ProtocolError as exc:
+                        except Exception as exc:  # ProtocolError, or worse from a bad peer
                             log.warning("dropped a data message: %s", exc)
                             continue
                         if isinstance(msg, Heartbeat):

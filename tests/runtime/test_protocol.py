@@ -187,3 +187,13 @@ def test_metadata_with_paths_and_numpy_scalars_encodes():
 def test_empty_key_is_rejected():
     with pytest.raises(ValueError):
         p.Session(b"")
+
+
+def test_deeply_nested_and_unhashable_bodies_are_refused_not_raised():
+    s = p.Session(KEY)
+    nested = b'{"type":"status","execution_id":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    for body, code in ((nested, p.MALFORMED), (b'{"type": [1]}', p.UNKNOWN_TYPE),
+                       (b'{"type": {"a": 1}}', p.UNKNOWN_TYPE)):
+        with pytest.raises(p.ProtocolError) as err:
+            s.deserialize(frames_for(s, body))
+        assert err.value.code == code

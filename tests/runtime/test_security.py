@@ -49,6 +49,9 @@ REJECTIONS = {
     "random_bytes": (lambda s: [os.urandom(64)], p.BAD_FRAMES),
     "too_many_frames": (lambda s: [*s.serialize(p.Ping()), b"extra"], p.BAD_FRAMES),
     "empty_frame_only": (lambda s: [b""], p.BAD_FRAMES),
+    "deeply_nested": (lambda s: body_frames(
+        s, b'{"type":"status","execution_id":' + b"[" * 5000 + b"]" * 5000 + b"}"), p.MALFORMED),
+    "unhashable_type": (lambda s: body_frames(s, b'{"type":[1]}'), p.UNKNOWN_TYPE),
 }
 
 
