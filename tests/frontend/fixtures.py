@@ -53,3 +53,23 @@ def assert_gone(pid: int | None) -> None:
     except psutil.NoSuchProcess:
         return
     assert proc.status() == psutil.STATUS_ZOMBIE or not proc.is_running(), f"server {pid} still runs"
+
+
+FAIL_PIPELINE = '''from openhcs.core.steps import FunctionStep
+from openhcs.processing.diagnostics import fail_step
+
+pipeline_steps = [
+    FunctionStep(func=(fail_step, {"marker": 4095}), name="fail",
+                 variable_components=("site",), group_by="channel"),
+]
+'''
+
+
+def plate_with_failing_well(tmp_path: Path) -> tuple[Path, Path]:
+    """A 2-well plate whose A02 holds the marker, and a pipeline failing marked stacks."""
+    from tests.core.plates import write_plate
+
+    plate = write_plate(tmp_path / "marked_plate", wells=("A01", "A02"), marked=("A02",))
+    pipeline = tmp_path / "fail_pipeline.py"
+    pipeline.write_text(FAIL_PIPELINE)
+    return plate, pipeline

@@ -10,6 +10,7 @@ from tests.frontend.fixtures import (
     assert_gone,
     demo_plate,
     free_port,
+    plate_with_failing_well,
     slow_pipeline_file,
     threads_config,
 )
@@ -102,3 +103,30 @@ def test_server_manager_starts_lists_and_stops_a_server(qtbot, window):
     qtbot.waitUntil(lambda: "exited" in view.status.text() or view.table.rowCount() == 0, timeout=60_000)
     qtbot.waitUntil(lambda: view.table.rowCount() == 0, timeout=60_000)
     assert_gone(pid)
+
+
+def test_failed_well_shows_its_error_in_progress_and_its_traceback_in_history(qtbot, window, tmp_path):
+    plate, pipeline = plate_with_failing_well(tmp_path)
+    pm = window.plate_manager
+    _add_plate(qtbot, window, plate)
+    window.controller.set_pipeline(pipeline)
+    qtbot.mouseClick(pm.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.controller.runs[plate].finished, timeout=60_000)
+    run = window.controller.runs[plate]
+    assert run.state == "failed" and run.wells["A01"].state == "complete"
+    assert run.wells["A02"].state == "failed" and "deliberate failure" in run.wells["A02"].error
+    assert pm.progress.well_states["A02"].text() == "failed"
+    assert "1 failed" in pm.status_label.text()
+
+    history = window.history_view
+    window.tabs.setCurrentWidget(history)
+    qtbot.waitUntil(lambda: history.runs.rowCount() >= 1, timeout=60_000)
+    assert history.runs.item(0, 2).text() == "failed"
+    wells = {history.wells.item(r, 0).text(): history.wells.item(r, 1).text()
+             for r in range(history.wells.rowCount())}
+    assert wells == {"A01": "complete", "A02": "failed"}
+    history.wells.selectRow(1)
+    dialog = history.show_traceback()
+    text = dialog.text.toPlainText()
+    assert "Traceback" in text and "RuntimeError: deliberate failure" in text
+    dialog.accept()

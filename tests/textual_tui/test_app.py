@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from textual.widgets import Button, DataTable, Input, ProgressBar, Static
+from textual.widgets import Button, DataTable, DirectoryTree, Input, ProgressBar, Static, TextArea
 
 from openhcs.textual_tui.app import OpenHCSApp
 from openhcs.textual_tui.widgets.well_progress import WellRow
@@ -12,6 +12,7 @@ from tests.frontend.fixtures import (
     assert_gone,
     demo_plate,
     free_port,
+    plate_with_failing_well,
     slow_pipeline_file,
     threads_config,
 )
@@ -34,6 +35,15 @@ async def wait_for(pilot, app: OpenHCSApp, condition, timeout: float) -> None:
     finally:
         app.controller.changed.disconnect(check)
     await pilot.pause()  # let the widgets draw what the controller announced
+
+
+async def wait_rows(pilot, table: DataTable, count: int, timeout: float = 60) -> None:
+    """Wait for rows that a background request fills in (polls the app's own loop)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while table.row_count < count:
+        assert loop.time() < deadline, f"{table.id} has {table.row_count} rows, not {count}"
+        await pilot.pause(0.05)
 
 
 async def add_plate(pilot, app: OpenHCSApp, path) -> None:
@@ -78,6 +88,10 @@ def test_add_plate_run_progress_reaches_100_and_results_are_shown(tmp_path, isol
             assert heat.row_count == 2 and len(heat.columns) == 3  # row label + columns 1, 2
             assert heat.get_row_at(0)[0].plain == "A"
             assert "object_count per well" in str(results.query_one("#results-title").render())
+            await pilot.press("f3")  # the server manager lists the server this app spawned
+            servers = app.screen.query_one("#servers", DataTable)
+            await wait_rows(pilot, servers, 1)
+            assert servers.get_row_at(0)[1] == str(pids[0])
 
     asyncio.run(scenario())
     assert_gone(pids[0])
@@ -111,3 +125,49 @@ def test_run_then_stop_is_cancelled_gracefully(tmp_path, isolated_dirs):
 
     asyncio.run(scenario())
     assert_gone(pids[0])
+
+
+def test_browse_a_failing_plate_then_history_shows_the_failed_well_and_its_traceback(
+        tmp_path, isolated_dirs, monkeypatch):
+    plate, pipeline = plate_with_failing_well(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    app = OpenHCSApp(port=free_port(), global_config=threads_config(), use_zmq=True,
+                     pipeline=str(pipeline))
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.click("#browse-plate")
+            await pilot.pause()
+            tree = app.screen.query_one(DirectoryTree)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 30
+            while not any(str(n.label) == plate.name for n in tree.root.children):
+                assert loop.time() < deadline, "the directory tree did not load"
+                await pilot.pause(0.05)
+            node = next(n for n in tree.root.children if str(n.label) == plate.name)
+            tree.move_cursor(node)
+            await pilot.press("enter")
+            await pilot.pause()
+            await pilot.click("#picker-ok")
+            await pilot.pause()
+            assert [e.path for e in app.controller.plates] == [plate]
+            await pilot.click("#run")
+            await wait_for(pilot, app, lambda: app.controller.runs[plate].finished, 60)
+            run = app.controller.runs[plate]
+            assert run.state == "failed" and run.wells["A02"].state == "failed"
+            assert "1 failed" in str(app.screen.query_one("#status").render())
+            await pilot.press("f4")
+            history = app.screen.query_one("#history", DataTable)
+            await wait_rows(pilot, history, 1)
+            assert history.get_row_at(0)[2] == "failed"
+            wells = app.screen.query_one("#history-wells", DataTable)
+            await wait_rows(pilot, wells, 2)
+            assert [wells.get_row_at(i)[:2] for i in range(2)] == [["A01", "complete"], ["A02", "failed"]]
+            wells.move_cursor(row=1)
+            await pilot.click("#show-traceback")
+            await pilot.pause()
+            text = app.screen.query_one("#traceback-text", TextArea).text
+            assert "Traceback" in text and "RuntimeError: deliberate failure" in text
+            await pilot.press("escape")
+
+    asyncio.run(scenario())

@@ -16,6 +16,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from openhcs.frontend.controller import PlateManagerController
 from openhcs.textual_tui.bridge import ModelChanged, subscribe
+from openhcs.textual_tui.screens.plate_picker import PlatePickerDialog
 from openhcs.textual_tui.widgets.plate_table import PlateTable
 from openhcs.textual_tui.widgets.well_progress import WellProgressPanel
 
@@ -33,6 +34,7 @@ class PlateManager(Widget):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="bar"):
             yield Input(placeholder="plate folder", id="plate-path")
+            yield Button("Browse…", id="browse-plate")
             yield Button("Add plate", id="add-plate", variant="primary")
             yield Button("Remove", id="remove-plate")
         yield PlateTable(self.controller, id="plates")
@@ -67,6 +69,7 @@ class PlateManager(Widget):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         handlers = {
             "add-plate": self._add_plate, "remove-plate": self._remove_plate,
+            "browse-plate": self._browse_plate,
             "use-pipeline": self._use_pipeline, "run": self.action_run_plate,
             "run-all": self.action_run_all, "stop": self.action_stop,
             "force": self.controller.force_stop, "cancel-wells": self._cancel_wells,
@@ -87,6 +90,13 @@ class PlateManager(Widget):
         if box.value.strip():
             self.controller.add_plate(box.value.strip())
             box.value = ""
+
+    def _browse_plate(self) -> None:
+        def chosen(path) -> None:
+            if path is not None:
+                self.controller.add_plate(path)
+
+        self.app.push_screen(PlatePickerDialog(Path.cwd()), chosen)
 
     def _remove_plate(self) -> None:
         selected = self.query_one(PlateTable).selected
