@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="bind address; non-loopback needs CURVE keys (`openhcs server keys`)")
     p.add_argument("--workers", type=int, help="worker processes in the shared pool")
-    p.add_argument("--mode", choices=["threads", "processes"], help="default execution mode")
+    p.add_argument("--mode", choices=["threads", "processes", "dask"], help="default execution mode")
+    p.add_argument("--dask-scheduler", help="Dask scheduler address (alone: dask is the default mode)")
     p.add_argument("--max-concurrent-runs", type=int, default=1)
     p.add_argument("--log-file", help="log file (default: log_dir()/server-PORT.log)")
     p.add_argument("--foreground", action="store_true", help="run in this terminal instead")
@@ -80,6 +81,8 @@ def cmd_start(args: argparse.Namespace) -> int:
         extra += ["--workers", str(args.workers)]
     if args.mode:
         extra += ["--mode", args.mode]
+    if args.dask_scheduler:
+        extra += ["--dask-scheduler", args.dask_scheduler]
     if args.log_file:
         extra += ["--log-file", args.log_file]
     if args.foreground:

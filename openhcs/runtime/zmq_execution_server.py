@@ -19,8 +19,10 @@ which keeps cold start and idle memory small.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import sys
 import threading
 import time
 import traceback
@@ -92,12 +94,14 @@ class ZMQExecutionServer(ZMQServer):
 
     def __init__(self, port: int = 7777, host: str = "127.0.0.1", *, num_workers: int | None = None,
                  mode: str | None = None, max_concurrent_runs: int = 1, history_path=None,
-                 parent_pid: int | None = None, **kwargs: Any):
+                 parent_pid: int | None = None, dask_scheduler: str | None = None, **kwargs: Any):
         super().__init__(port, host, **kwargs)
         if max_concurrent_runs < 1:
             raise ValueError("max_concurrent_runs must be >= 1")
         self.num_workers = num_workers
-        self.mode = mode
+        self.dask_scheduler = dask_scheduler
+        # a scheduler address alone means "run on that cluster by default"
+        self.mode = mode or ("dask" if dask_scheduler else None)
         self.max_concurrent_runs = max_concurrent_runs
         self.parent_pid = parent_pid
         self.runs = RunBook(max_finished=MAX_FINISHED_RUNS)
@@ -318,7 +322,13 @@ class ZMQExecutionServer(ZMQServer):
                 defaults["num_workers"] = self.num_workers
             if self.mode:
                 defaults["mode"] = self.mode
+            if self.dask_scheduler:
+                defaults["dask_scheduler"] = self.dask_scheduler
             global_config = GlobalPipelineConfig(**defaults)
+        resolved = pipeline_config.resolve(global_config) if pipeline_config else global_config
+        if resolved.mode == "dask" and resolved.dask_scheduler is None and self.dask_scheduler:
+            # the cluster belongs to the server, not to the client
+            global_config = dataclasses.replace(global_config, dask_scheduler=self.dask_scheduler)
         return global_config, pipeline_config
 
     def _shared_pool(self, config):
@@ -423,6 +433,12 @@ class ZMQExecutionServer(ZMQServer):
             if self._pool is not None:
                 self._pool.close()
                 self._pool = None
+        dask_backend = sys.modules.get("openhcs.core.executors.dask_backend")
+        if dask_backend is not None:  # shared Dask clients/clusters, only if Dask was used
+            try:
+                dask_backend.close_shared_clients()
+            except Exception:
+                log.exception("closing Dask clients failed")
         if self.history is not None:
             self.history.close()
 
@@ -436,6 +452,7 @@ class ZMQExecutionServer(ZMQServer):
             "queued_runs": queued, "max_concurrent_runs": self.max_concurrent_runs,
             "num_workers": self.num_workers, "worker_pids": pool.pids() if pool is not None else [],
             "persistent": self.persistent, "shutting_down": self._shutting_down,
+            "mode": self.mode, "dask_scheduler": self.dask_scheduler,
         }
 
 

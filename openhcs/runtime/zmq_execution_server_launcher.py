@@ -30,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--persistent", action="store_true", help="detached server that outlives its client")
     p.add_argument("--log-file", help="log file (default: log_dir()/server-PORT.log)")
     p.add_argument("--workers", type=int, help="worker processes in the shared pool")
-    p.add_argument("--mode", choices=["threads", "processes"], help="default execution mode")
+    p.add_argument("--mode", choices=["threads", "processes", "dask"], help="default execution mode")
+    p.add_argument("--dask-scheduler", help="Dask scheduler address for dask-mode runs "
+                   "(alone, it makes dask the default mode)")
     p.add_argument("--max-concurrent-runs", type=int, default=1, help="runs executing at once")
     p.add_argument("--parent-pid", type=int, help="stop when this process (the owner) exits")
     p.add_argument("--curve-dir", help="folder with CURVE keys (default data_dir()/keys)")
@@ -54,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     server = ZMQExecutionServer(
         args.port, args.host, num_workers=args.workers, mode=args.mode,
         max_concurrent_runs=args.max_concurrent_runs, parent_pid=args.parent_pid,
+        dask_scheduler=args.dask_scheduler,
         persistent=args.persistent, log_file=str(log_file),
         curve_dir=Path(args.curve_dir) if args.curve_dir else None,
     )
