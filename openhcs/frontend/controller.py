@@ -32,13 +32,16 @@ log = logging.getLogger(__name__)
 class PlateManagerController:
     def __init__(self, dispatcher: Dispatcher, host: str = "localhost", port: int = 7777,
                  global_config=None, use_zmq: bool | None = None, persistent: bool = False,
-                 stop_timeout: float = 5.0, poll_interval: float = 0.25,
+                 stop_timeout: float = 5.0, poll_interval: float = 0.25, watch_interval: float = 2.0,
                  clock: Callable[[], float] = time.monotonic, legacy_work_dir: str | Path | None = None):
         self.dispatcher = dispatcher
         self.host, self.port, self.persistent = host, port, persistent
         self.global_config = global_config
         self._use_zmq = use_zmq
         self.stop_timeout, self.poll_interval = stop_timeout, poll_interval
+        self.watch_interval = watch_interval
+        self._watching = False
+        self.closed = False
         self.clock = clock
         self.legacy_work_dir = legacy_work_dir
         self.plates = PlateList()
@@ -72,6 +75,8 @@ class PlateManagerController:
         self.dispatcher.call_soon(lambda: self.handle_message(msg))
 
     def zmq_backend(self) -> ZmqExecution:
+        if self.closed:
+            raise RuntimeError("the plate manager is closed")
         if self._zmq is None:
             self._zmq = ZmqExecution(self._on_listener_message, self.host, self.port, self.persistent)
         return self._zmq
@@ -163,6 +168,7 @@ class PlateManagerController:
         self._emit("progress", progress.plate)
         for msg in self._early.pop(execution_id, []):
             self.handle_message(msg)
+        self._start_watch()
 
     def _submit_failed(self, progress: RunProgress, exc: BaseException) -> None:
         progress.state = "error"
@@ -206,6 +212,43 @@ class PlateManagerController:
 
         self.dispatcher.run_background(lambda: backend.final(eid), on_done=loaded,
                                        on_error=lambda exc: log.warning("no results for %s: %s", eid, exc))
+
+    # ------------------------------------------------------------------ liveness
+    def _start_watch(self) -> None:
+        if not self._watching and self.watch_interval > 0:
+            self._watching = True
+            self.dispatcher.call_later(self.watch_interval, self._watch)
+
+    def _watch(self) -> None:
+        """While runs are active, ask the server about each: a run that ended without us
+        seeing its final event is finished from its status; a server that stopped
+        answering puts its runs in ``error`` instead of leaving them "running" forever."""
+        active = [(eid, self.runs[p]) for eid, p in self._plate_of.items() if not self.runs[p].finished]
+        if not active or self.closed:
+            self._watching = False
+            return
+        for eid, progress in active:
+            backend = self._backend_of[eid]
+            self.dispatcher.run_background(
+                lambda b=backend, e=eid: b.run_state(e, quick=True),
+                on_done=lambda state, p=progress: self._watched(p, state),
+                on_error=lambda exc, p=progress: self._lost(p, exc))
+        self.dispatcher.call_later(self.watch_interval, self._watch)
+
+    def _watched(self, progress: RunProgress, state: str) -> None:
+        if progress.finished or state not in ("complete", "failed", "cancelled", "interrupted", "not_found"):
+            return
+        final = "cancelled" if state in ("interrupted", "not_found") else state
+        self.handle_message({"type": "run", "execution_id": progress.execution_id, "status": final,
+                             "message": f"run {state} (from its status)"})
+
+    def _lost(self, progress: RunProgress, exc: BaseException) -> None:
+        if progress.finished:
+            return
+        progress.state = "error"
+        progress.error = f"the execution server stopped responding: {exc}"
+        self._say(f"{progress.plate.name}: {progress.error}")
+        self._emit("progress", progress.plate)
 
     # ------------------------------------------------------------------ attach
     def attach(self, execution_id: str) -> None:
@@ -271,7 +314,7 @@ class PlateManagerController:
 
     def _poll_stop(self) -> None:
         stop = self.stop_sequence
-        if stop is None or not stop.active:
+        if stop is None or not stop.active or self.closed:
             return
         backend = self._backend_of[stop.execution_id]
         self.dispatcher.run_background(lambda: backend.run_state(stop.execution_id),
@@ -307,6 +350,7 @@ class PlateManagerController:
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
         """Disconnect (stopping a server this UI spawned) and stop legacy runs."""
+        self.closed = True
         for backend in (self._zmq, self._legacy):
             if backend is not None:
                 backend.close()

@@ -34,10 +34,13 @@ class ZmqExecution:
         self.host, self.port, self.persistent = host, port, persistent
         self.connect_timeout = connect_timeout
         self.client = None
+        self.closed = False
 
     def ensure_connected(self):
         from openhcs.runtime.zmq_execution_client import ZMQExecutionClient
 
+        if self.closed:  # never respawn a server for a late timer after the UI closed
+            raise RuntimeError("the execution connection is closed")
         if self.client is None:
             self.client = ZMQExecutionClient(host=self.host, port=self.port, persistent=self.persistent,
                                              progress_callback=self.on_message)
@@ -58,8 +61,14 @@ class ZmqExecution:
     def cancel(self, execution_id: str, axis_ids: list[str] | None = None, force: bool = False) -> dict:
         return self.ensure_connected().cancel_execution(execution_id, axis_ids=axis_ids, force=force)
 
-    def run_state(self, execution_id: str) -> str:
-        status = self.ensure_connected().get_status(execution_id)
+    def run_state(self, execution_id: str, quick: bool = False) -> str:
+        """The run's state on the server; ``quick`` = one short attempt (liveness checks),
+        raising ``ServerUnavailable`` when the server does not answer."""
+        client = self.ensure_connected()
+        if quick:
+            status = client.get_status(execution_id, timeout=1.0, retries=1)
+        else:
+            status = client.get_status(execution_id)
         if status.get("status") != "ok":
             return "not_found"
         return (status.get("execution") or {}).get("state", "unknown")
@@ -75,6 +84,7 @@ class ZmqExecution:
         return self.ensure_connected().get_status().get("executions") or []
 
     def close(self) -> None:
+        self.closed = True
         if self.client is not None:
             self.client.disconnect()
             self.client = None
@@ -106,7 +116,7 @@ class SubprocessExecution:
         run.cancel(force=force)
         return {"status": "ok", "execution_id": execution_id}
 
-    def run_state(self, execution_id: str) -> str:
+    def run_state(self, execution_id: str, quick: bool = False) -> str:
         run = self.runs_by_id.get(execution_id)
         return "not_found" if run is None else run.state
 

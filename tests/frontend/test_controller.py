@@ -166,3 +166,41 @@ def test_use_zmq_false_runs_through_the_deprecated_subprocess_runner(tmp_path, m
         assert [r["well"] for r in ctl.results[plate].rows] == ["A01", "A02"]
     finally:
         ctl.close()
+
+
+def test_a_server_that_dies_mid_run_puts_the_run_in_error_instead_of_running_forever(tmp_path, live):
+    import os
+    import signal
+
+    ctl, ui = live
+    ctl.watch_interval = 0.5
+    plate = ctl.add_plate(demo_plate(tmp_path)).path
+    ctl.set_pipeline(slow_pipeline_file(tmp_path, seconds=30))
+    ctl.run_plates()
+    assert ui.wait_until(lambda: ctl.runs[plate].counts()["running"] > 0, timeout=60)
+    os.kill(ctl.zmq_backend().server_pid, signal.SIGKILL)
+    assert ui.wait_until(lambda: ctl.runs[plate].state == "error", timeout=60), ctl.status
+    assert "stopped responding" in ctl.runs[plate].error and "stopped responding" in ctl.status
+    assert ctl.runs[plate].finished
+
+
+def test_a_run_whose_final_event_was_missed_is_finished_from_its_status(tmp_path, live):
+    """The watchdog asks the server; a terminal state it reports ends the run in the UI."""
+    ctl, ui = live
+    ctl.watch_interval = 0.5
+    plate = ctl.add_plate(demo_plate(tmp_path, rows=1, cols=1)).path
+    ctl.set_pipeline(slow_pipeline_file(tmp_path, seconds=0.2))
+    drop_final = [True]
+    original = ctl.handle_message
+
+    def lossy(msg):  # the real stream, minus its terminal event (as if the SUB lost it)
+        if drop_final[0] and msg.get("type") == "run" and msg.get("final_seq"):
+            drop_final[0] = False
+            return
+        original(msg)
+
+    ctl.handle_message = lossy
+    ctl.run_plates()
+    assert ui.wait_until(lambda: plate in ctl.results, timeout=60), ctl.status
+    assert not drop_final[0]  # the final event really was dropped
+    assert ctl.runs[plate].state == "complete" and ctl.runs[plate].percent == 100

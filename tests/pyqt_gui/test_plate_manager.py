@@ -130,3 +130,32 @@ def test_failed_well_shows_its_error_in_progress_and_its_traceback_in_history(qt
     text = dialog.text.toPlainText()
     assert "Traceback" in text and "RuntimeError: deliberate failure" in text
     dialog.accept()
+
+
+def test_stop_that_times_out_enables_force_kill_and_the_ui_says_it_killed(qtbot, tmp_path, isolated_dirs):
+    from openhcs.core.config import GlobalPipelineConfig
+
+    config = GlobalPipelineConfig(num_workers=2, mode="processes", cancel_grace_seconds=60)
+    win = MainWindow(port=free_port(), global_config=config, use_zmq=True, stop_timeout=1.0)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        plate = demo_plate(tmp_path, rows=1, cols=2)
+        pm = win.plate_manager
+        _add_plate(qtbot, win, plate)
+        win.controller.set_pipeline(slow_pipeline_file(tmp_path, seconds=60, func="ignore_cancel_step",
+                                                       name="stubborn"))
+        qtbot.mouseClick(pm.run_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: win.controller.runs[plate].counts()["running"] == 2, timeout=60_000)
+        qtbot.mouseClick(pm.stop_button, Qt.MouseButton.LeftButton)
+        assert pm.status_label.text().startswith("Stopping")
+        qtbot.waitUntil(pm.force_button.isEnabled, timeout=60_000)
+        assert pm.status_label.text() == "Did not stop within 1 s — force kill?"
+        qtbot.mouseClick(pm.force_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: pm.status_label.text().startswith("Killed by force"), timeout=60_000)
+        assert not pm.force_button.isEnabled()
+        assert win.controller.runs[plate].finished
+    finally:
+        pid = win.controller._zmq.server_pid if win.controller._zmq else None
+        win.close()
+        assert_gone(pid)
