@@ -143,11 +143,17 @@ def test_20_pollers_and_5_subscribers_while_a_plate_runs(servers, tmp_path):
 
 
 def _snapshot(server) -> dict:
+    """The server's RSS, threads, processes, and file descriptors — not counting the
+    TCP connections of this test's own client (which opens its replay socket lazily, the
+    first time it needs one: a connection, not a leak)."""
     proc = psutil.Process(server.pid)
+    ours = {c.laddr.port for c in psutil.Process().net_connections("tcp") if c.laddr}
+    from_us = [c for c in proc.net_connections("tcp") if c.raddr and c.raddr.port in ours]
     return {
         "rss_mb": proc.memory_info().rss / 2**20,
         "threads": proc.num_threads(),
-        "fds": proc.num_fds(),
+        "fds": proc.num_fds() - len(from_us),
+        "client_connections": len(from_us),
         "children": sorted(p.pid for p in proc.children(recursive=True)),
     }
 
@@ -174,7 +180,8 @@ def _check_no_growth(before: dict, after: dict, runs: int, times: list[float]) -
     growth = after["rss_mb"] - before["rss_mb"]
     print(f"{runs} runs: mean {statistics.mean(times) * 1e3:.1f} ms/run; RSS {before['rss_mb']:.1f} -> "
           f"{after['rss_mb']:.1f} MB; threads {before['threads']} -> {after['threads']}; "
-          f"fds {before['fds']} -> {after['fds']}; children {before['children']} -> {after['children']}")
+          f"fds {before['fds']} -> {after['fds']} (+ our client's connections "
+          f"{before['client_connections']} -> {after['client_connections']}); children {before['children']} -> {after['children']}")
     assert growth <= RSS_GROWTH_LIMIT_MB, f"server RSS grew {growth:.1f} MB over {runs} runs"
     assert after["threads"] <= before["threads"], f"threads leaked: {before['threads']} -> {after['threads']}"
     assert after["fds"] <= before["fds"], f"file descriptors leaked: {before['fds']} -> {after['fds']}"
