@@ -91,7 +91,7 @@ def qt_screens(plate: Path) -> list[Path]:
         win.plate_manager.plate_path.setText(str(plate))
         win.plate_manager._add_plate()
         win.plate_manager.table.selectRow(0)
-        win.plate_manager.action_run_plate()
+        win.plate_manager.action_run_plates()
         wait(lambda: plate in ctl.runs and ctl.runs[plate].counts()["complete"] >= 6, 180)
         shots.append(grab("plates_running"))
         wait(lambda: plate in ctl.results, 300)

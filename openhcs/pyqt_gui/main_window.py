@@ -41,7 +41,7 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._tab_shown)
         self.setCentralWidget(self.tabs)
         self.statusBar().showMessage(self.controller.status)
-        self.controller.changed.connect(lambda *_: self.statusBar().showMessage(self.controller.status))
+        self.plate_manager.status_message.connect(self.statusBar().showMessage)
         self.setStyleSheet(STYLE_FILE.read_text())
         self.resize(1100, 800)
         self._closed = False

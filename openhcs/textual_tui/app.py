@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.app import App
+from textual.reactive import reactive
 
 from openhcs.frontend.controller import PlateManagerController
 from openhcs.frontend.history import HistoryModel
@@ -26,6 +27,8 @@ class OpenHCSApp(App):
         ("ctrl+q", "quit", "Quit"),
     ]
 
+    current_status: reactive[str] = reactive("")  # the controller's status line
+
     def __init__(self, port: int = 7777, host: str = "localhost", global_config=None,
                  use_zmq: bool | None = None, stop_timeout: float = 5.0, plates=(), pipeline=None):
         super().__init__()
@@ -36,6 +39,7 @@ class OpenHCSApp(App):
         self.servers = ServerManager()
         self.history = HistoryModel()
         self._initial = (list(plates), pipeline)
+        self.controller.changed.connect(self._status_changed)
         self.add_mode("plates", lambda: PlatesScreen(self.controller))
         self.add_mode("results", lambda: ResultsScreen(self.controller))
         self.add_mode("servers", lambda: ServersScreen(self.servers, self.dispatcher))
@@ -48,6 +52,9 @@ class OpenHCSApp(App):
             self.controller.set_pipeline(pipeline)
         for plate in plates:
             self.controller.add_plate(plate)
+
+    def _status_changed(self, *_args) -> None:
+        self.current_status = self.controller.status
 
     def on_dispatched(self, message: Dispatched) -> None:
         message.fn()

@@ -40,8 +40,9 @@ def test_add_plate_run_progress_reaches_100_and_results_are_shown(qtbot, window,
     assert pm.table.rowCount() == 1 and pm.table.item(0, 1).text() == "4"
     assert "4 wells, 4 sites, 2 channels" in pm.layout_label.text()
     assert "flatfield → background → stitch → measure" in pm.steps_label.text()
-    bar_values = []
+    bar_values, messages = [], []
     pm.progress.plate_bar.valueChanged.connect(bar_values.append)
+    pm.status_message.connect(messages.append)
     qtbot.mouseClick(pm.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: plate in window.controller.results, timeout=120_000)
     assert pm.progress.plate_bar.value() == 100
@@ -50,6 +51,8 @@ def test_add_plate_run_progress_reaches_100_and_results_are_shown(qtbot, window,
     assert all(bar.value() == 100 for bar in pm.progress.well_bars.values())
     assert (pm.table.item(0, 4).text(), pm.table.item(0, 5).text()) == ("complete", "100%")
     assert "4 complete, 0 failed, 0 cancelled" in pm.status_label.text()
+    assert messages[-1] == pm.status_label.text() and window.statusBar().currentMessage() == messages[-1]
+    assert pm.current_execution_id == window.controller.runs[plate].execution_id
 
     window.tabs.setCurrentWidget(window.results_view)
     results = window.results_view

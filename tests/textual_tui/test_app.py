@@ -79,6 +79,9 @@ def test_add_plate_run_progress_reaches_100_and_results_are_shown(tmp_path, isol
             assert all(r.query_one(ProgressBar).progress == 100 for r in rows)
             assert screen.query_one("#plates", DataTable).get_row_at(0)[-2:] == ["complete", "100%"]
             assert "4 complete, 0 failed, 0 cancelled" in str(screen.query_one("#status").render())
+            assert app.current_status == app.controller.status
+            manager = screen.query_one("#plate-manager")
+            assert manager.current_execution_id == app.controller.runs[plate].execution_id
             await pilot.press("f2")
             await pilot.pause()
             results = app.screen

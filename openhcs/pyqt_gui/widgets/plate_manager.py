@@ -7,6 +7,7 @@ widget draws it and turns clicks into its method calls. ``_run_plates_zmq`` and
 
 from __future__ import annotations
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -38,6 +39,8 @@ def _row(*widgets: QWidget) -> QHBoxLayout:
 
 
 class PlateManager(QWidget):
+    status_message = Signal(str)  # the status line, whenever the controller changes it
+
     def __init__(self, controller: PlateManagerController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
@@ -54,7 +57,7 @@ class PlateManager(QWidget):
         self.status_label.setWordWrap(True)
         self.progress = WellProgressPanel()
         self.add_button = _button("Add plate", "addPlate", self._add_plate)
-        self.run_button = _button("Run selected", "run", self.action_run_plate)
+        self.run_button = _button("Run selected", "run", self.action_run_plates)
         self.run_all_button = _button("Run all", "runAll", self.controller.run_plates)
         self.stop_button = _button("Stop", "stop", self.action_stop)
         self.force_button = _button("Force kill", "force", self.controller.force_stop)
@@ -106,7 +109,7 @@ class PlateManager(QWidget):
     def _use_pipeline(self) -> None:
         self.controller.set_pipeline(self.pipeline_path.text().strip() or None)
 
-    def action_run_plate(self) -> None:
+    def action_run_plates(self) -> None:
         """Run the selected plates by the configured path (ZMQ unless disabled)."""
         paths = self.table.selected_paths() or None
         if self.controller.use_zmq:
@@ -145,7 +148,9 @@ class PlateManager(QWidget):
                 self.progress.show_run(self.controller.runs.get(detail))
         stop = self.controller.stop_sequence
         self.force_button.setEnabled(stop is not None and stop.state == "offer_force")
-        self.status_label.setText(self.controller.status)
+        if self.status_label.text() != self.controller.status:
+            self.status_label.setText(self.controller.status)
+            self.status_message.emit(self.controller.status)
 
     def _on_selection(self) -> None:
         selected = self.table.selected_paths()
