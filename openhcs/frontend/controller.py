@@ -252,23 +252,35 @@ class PlateManagerController:
 
     # ------------------------------------------------------------------ attach
     def attach(self, execution_id: str) -> None:
-        """Follow a run started elsewhere on our server; its events are replayed."""
+        """Follow a run started elsewhere on our server; its events are replayed. A short
+        id (the 8 characters the history shows) is completed from the server's runs."""
         backend = self.zmq_backend()
+
+        def resolve_and_attach() -> dict:
+            eid = execution_id
+            if len(eid) < 32:
+                matches = [r["execution_id"] for r in backend.runs() if r["execution_id"].startswith(eid)]
+                if len(matches) != 1:
+                    return {"status": "not_found" if not matches else "ambiguous", "execution_id": eid}
+                eid = matches[0]
+            return backend.attach(eid)
 
         def attached(status: dict) -> None:
             run = status.get("execution") or {}
             if status.get("status") != "ok":
-                self._say(f"No run {execution_id} on the server")
+                self._say(f"No run {execution_id} on the server" if status.get("status") != "ambiguous"
+                          else f"Run id {execution_id} is ambiguous: type more of it")
                 return
+            eid = run.get("execution_id") or status.get("execution_id") or execution_id
             plate = Path(run.get("plate_id") or execution_id)
             entry = self.plates.get(plate)
             wells = entry.wells if entry else sorted(run.get("wells") or {})
             progress = RunProgress.for_wells(plate, wells)
             self.runs[plate] = progress
-            self._accepted(backend, progress, execution_id)
-            self._say(f"Attached to run {execution_id[:8]} ({plate.name})")
+            self._accepted(backend, progress, eid)
+            self._say(f"Attached to run {eid[:8]} ({plate.name})")
 
-        self.dispatcher.run_background(lambda: backend.attach(execution_id), on_done=attached,
+        self.dispatcher.run_background(resolve_and_attach, on_done=attached,
                                        on_error=lambda exc: self._say(f"Cannot attach: {exc}"))
 
     def server_runs(self, on_done: Callable[[list[dict]], None]) -> None:

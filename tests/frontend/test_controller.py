@@ -142,7 +142,9 @@ def test_attach_replays_a_run_started_by_another_client(tmp_path, live):
         other.wait_for_completion(eid, timeout=120)
     finally:
         other.disconnect()
-    ctl.attach(eid)
+    ctl.attach("0" * 8 if not eid.startswith("0" * 8) else "f" * 8)  # no such run
+    assert ui.wait_until(lambda: ctl.status.startswith("No run"), timeout=60)
+    ctl.attach(eid[:8])  # the short id the history shows
     assert ui.wait_until(lambda: plate in ctl.runs and ctl.runs[plate].finished, timeout=60)
     run = ctl.runs[plate]
     assert run.execution_id == eid and run.state == "complete" and run.percent == 100
