@@ -311,3 +311,62 @@ def test_restart_loses_no_history_of_finished_runs(servers, proof_dirs, tmp_path
     servers("--mode", "threads", port=server.port)
     with RunHistory(proof_dirs["data"] / "history.sqlite") as history:
         assert history.get(done["execution_id"])["state"] == "complete"
+
+
+# --------------------------------------------------------------------------- graceful stop mid-run
+
+
+def _sigterm_mid_run(servers, tmp_path, queue_another: bool):
+    server = servers("--workers", "1", "--mode", "processes")
+    recorder = EventRecorder()
+    client, eid = _start_slow_run(server, tmp_path, recorder)
+    queued = None
+    if queue_another:
+        queued = client.submit_pipeline(plate_id=str(tmp_path / "plate"), pipeline_steps=copy_steps())["execution_id"]
+    outcome: dict = {}
+
+    def wait() -> None:
+        try:
+            outcome["result"] = client.wait_for_completion(eid, timeout=60)
+        except BaseException as exc:  # noqa: BLE001 — inspected by the test
+            outcome["error"] = exc
+        outcome["at"] = time.monotonic()
+
+    waiter = threading.Thread(target=wait, name="proof-waiter")
+    waiter.start()
+    t0 = time.monotonic()
+    os.kill(server.pid, signal.SIGTERM)
+    try:
+        server.popen.wait(30)
+        waiter.join(40)
+    finally:
+        client.disconnect()
+        waiter.join(10)
+    return server, recorder, eid, queued, outcome, t0
+
+
+def test_graceful_stop_mid_run_tells_the_waiting_client_within_3s(servers, tmp_path):
+    """SIGTERM cancels the run cleanly; the client, already waiting, must get the
+    'cancelled' outcome promptly — not block on result requests to a server that has gone
+    (docs/REQUESTS-proof.md #5)."""
+    server, recorder, eid, _q, outcome, t0 = _sigterm_mid_run(servers, tmp_path, queue_another=False)
+    assert server.popen.returncode == 0
+    terminal = recorder.wait_for(lambda e: e.get("execution_id") == eid and e.get("final_seq"), 1,
+                                 "the published terminal event")
+    assert terminal["status"] == "cancelled"
+    assert "result" in outcome, f"wait_for_completion raised {outcome.get('error')!r} after the run was cancelled"
+    assert outcome["result"]["status"] == "cancelled"
+    took = outcome["at"] - t0
+    assert took <= LOST_WITHIN_S, f"wait_for_completion returned {took:.1f}s after SIGTERM"
+
+
+def test_graceful_stop_leaves_no_run_queued_or_running_in_history(servers, proof_dirs, tmp_path):
+    """After a clean stop, history must not claim runs are still queued or running
+    (docs/REQUESTS-proof.md #6)."""
+    server, _rec, eid, queued, _outcome, _t0 = _sigterm_mid_run(servers, tmp_path, queue_another=True)
+    assert server.popen.returncode == 0
+    assert not server.connection_file.exists()
+    with RunHistory(proof_dirs["data"] / "history.sqlite") as history:
+        states = {run_id: history.get(run_id)["state"] for run_id in (eid, queued)}
+    assert states[eid] == "cancelled", states
+    assert states[queued] in ("cancelled", "interrupted"), states
