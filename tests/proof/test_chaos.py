@@ -370,3 +370,25 @@ def test_graceful_stop_leaves_no_run_queued_or_running_in_history(servers, proof
         states = {run_id: history.get(run_id)["state"] for run_id in (eid, queued)}
     assert states[eid] == "cancelled", states
     assert states[queued] in ("cancelled", "interrupted"), states
+
+
+def test_cancelling_some_wells_replies_with_the_runs_real_state(servers, tmp_path):
+    """A well-subset cancel leaves the run running; the cancel reply must not claim the
+    run is 'cancelling' (docs/REQUESTS-proof.md #7)."""
+    server = servers("--workers", "2", "--mode", "threads")
+    plate = write_plate(tmp_path / "plate", wells=("A01", "A02"), sites=1, channels=1, marked=("A01", "A02"))
+    recorder = EventRecorder()
+    with server.client(progress_callback=recorder) as client:
+        eid = client.submit_pipeline(plate_id=str(plate), pipeline_steps=slow_marked_steps())["execution_id"]
+        for well in ("A01", "A02"):
+            recorder.wait_for(started(eid, well, "slow"), 60, f"{well}'s slow step")
+        reply = client.cancel_execution(eid, axis_ids=["A01"])
+        state = client.get_status(eid)["execution"]["state"]
+        recorder.wait_for(lambda e: e.get("well_id") == "A01" and e.get("status") == "cancelled", 30,
+                          "A01 cancelled")
+        still = client.get_status(eid)["execution"]["state"]
+        client.cancel_execution(eid)
+        final = client.wait_for_completion(eid, timeout=60)
+    assert final["status"] == "cancelled"
+    assert still == "running", still  # the other well runs on
+    assert reply["status"] == "ok" and reply["state"] == state, (reply, state)
