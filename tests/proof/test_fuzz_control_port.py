@@ -449,3 +449,42 @@ def test_unhashable_type_field_gets_error_reply(servers, body):
     assert server.alive(), f"server died:\n{server.log_text()[-1500:]}"
     assert isinstance(reply, Error) and reply.code in ("malformed", "unknown_type", "invalid_message"), reply
     assert server.ping() is not None
+
+
+BROKEN_CODE = {
+    "recursion": ("def f(): f()\nf()", "RecursionError"),
+    "not a pipeline": ("pipeline_steps = 5", "got int"),
+    "no pipeline": ("x = 1", "defines none of"),
+    "empty": ("", "defines none of"),
+    "null byte": ("\x00", "null bytes"),
+    "syntax": ("pipeline_steps = [", "line 1"),
+    "raises": ("raise ValueError('from the pipeline code')", "from the pipeline code"),
+    "SystemExit": ("raise SystemExit(3)", "SystemExit"),
+    "sys.exit": ("import sys; sys.exit(0)", "SystemExit"),
+    "KeyboardInterrupt": ("raise KeyboardInterrupt", "KeyboardInterrupt"),
+}
+BROKEN_CONFIG = {
+    "negative workers": ({"num_workers": -1}, "num_workers"),
+    "unknown mode": ({"mode": "gpu"}, "mode"),
+    "unknown key": ({"bogus": 1}, "bogus"),
+    "not a mapping": ({"global_config": 5}, "mapping"),
+}
+
+
+def test_broken_pipeline_code_and_config_fail_the_run_with_a_message(servers, tmp_path):
+    """Validly signed executes with bad code or config: accepted, then a failed run whose
+    message says why — never an empty error, never a dead server (REQUESTS-proof #8 for
+    SystemExit/KeyboardInterrupt, which used to give a failed run with no message)."""
+    server = servers("--workers", "1", "--mode", "threads")
+    plate = write_plate(tmp_path / "plate", wells=("A01",), sites=1, channels=1)
+    problems = []
+    with server.client() as client:
+        cases = [(name, code, None, want) for name, (code, want) in BROKEN_CODE.items()]
+        cases += [(name, "pipeline_steps = []", cfg, want) for name, (cfg, want) in BROKEN_CONFIG.items()]
+        for name, code, cfg, want in cases:
+            result = client.execute_pipeline(plate_id=str(plate), pipeline_steps=code, config_params=cfg,
+                                             timeout=60)
+            if result["status"] != "failed" or want not in (result["message"] or ""):
+                problems.append(f"{name}: {result['status']} {result['message']!r}")
+        assert client.ping()["server_pid"] == server.pid
+    assert not problems, "\n".join(problems)
