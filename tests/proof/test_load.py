@@ -198,3 +198,41 @@ def test_100_consecutive_runs_leak_nothing(server, tmp_path):
 def test_1000_consecutive_runs_leak_nothing(server, tmp_path):
     before, after, times = _consecutive_runs(server, tmp_path, 1000)
     _check_no_growth(before, after, 1000, times)
+
+
+def test_10_clients_submitting_at_once_every_run_completes_gapless(servers, tmp_path):
+    """30 runs from 10 clients at once, 2 executing at a time: every run completes and
+    every client sees each of its runs' events 1..final_seq, in order, exactly once."""
+    from tests.proof.conftest import EventRecorder
+
+    server = servers("--workers", "2", "--mode", "processes", "--max-concurrent-runs", "2")
+    plate = write_plate(tmp_path / "plate", wells=("A01", "A02", "B01"), sites=1, channels=1, size=16)
+    results: dict[int, list] = {}
+    failures: list[str] = []
+    go = threading.Barrier(10, timeout=60)
+
+    def submitter(i: int) -> None:
+        rec = EventRecorder()
+        try:
+            with server.client(progress_callback=rec) as client:
+                go.wait()
+                ids = [client.submit_pipeline(plate_id=str(plate), pipeline_steps=copy_steps())["execution_id"]
+                       for _ in range(3)]
+                finals = [client.wait_for_completion(eid, timeout=180) for eid in ids]
+            results[i] = [(eid, final, rec.seqs(eid)) for eid, final in zip(ids, finals, strict=True)]
+        except Exception as exc:  # noqa: BLE001 — reported below
+            failures.append(f"client {i}: {type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=submitter, args=(i,), name=f"proof-submit-{i}") for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(240)
+    assert not failures, failures
+    all_ids = [eid for runs in results.values() for eid, _f, _s in runs]
+    assert len(all_ids) == len(set(all_ids)) == 30
+    for runs in results.values():
+        for eid, final, seqs in runs:
+            assert final["status"] == "complete", final
+            assert_contiguous(seqs, f"events of {eid}")
+            assert seqs[-1] == final["final_seq"]
