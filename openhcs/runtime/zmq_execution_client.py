@@ -132,6 +132,12 @@ class ZMQExecutionClient(ZMQClient):
         ``ServerUnavailable`` when the server dies meanwhile."""
         self.follow(execution_id)
         deadline = None if timeout is None else time.monotonic() + timeout
+        known = self.get_status(execution_id)
+        if known["status"] != "ok":
+            return {"status": known["status"], "execution_id": execution_id,
+                    "message": known.get("message") or "", "results": None}
+        if (known.get("execution") or {}).get("state") == "interrupted":  # its server died
+            return self._final_response(execution_id, {"status": "interrupted"}, known)
         while True:
             with self._cond:
                 event = self._terminal.get(execution_id)
@@ -143,7 +149,7 @@ class ZMQExecutionClient(ZMQClient):
             status = self._check_alive(execution_id)
             if status is not None:  # terminal per status although the event was not seen
                 run = status.get("execution") or {}
-                if run.get("state") in TERMINAL_RUN_STATES:
+                if run.get("state") in (*TERMINAL_RUN_STATES, "interrupted"):
                     return self._final_response(execution_id, {"status": run["state"]}, status)
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"run {execution_id} not finished within {timeout} s")

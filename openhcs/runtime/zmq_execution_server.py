@@ -166,6 +166,11 @@ class ZMQExecutionServer(ZMQServer):
         if msg.execution_id:
             record = self.runs.get(msg.execution_id)
             if record is None:
+                # an older run (of this or an earlier server) is still known to the history
+                stored = self.history.get(msg.execution_id) if self.history is not None else None
+                if stored is not None:
+                    return reply_to(msg, StatusReply, status="ok", execution_id=msg.execution_id,
+                                    execution=stored, server=server, message="from the run history")
                 return reply_to(msg, StatusReply, status="not_found", execution_id=msg.execution_id,
                                 server=server, message=f"no run {msg.execution_id!r} on this server")
             return reply_to(msg, StatusReply, status="ok", execution_id=msg.execution_id,

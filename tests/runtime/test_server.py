@@ -257,11 +257,17 @@ def test_history_records_runs_and_marks_interrupted_after_crash(server_factory, 
         assert history.get(done["execution_id"])["state"] == "complete"
         if with_run:
             assert history.get(eid)["state"] == "running"
-    server_factory("--workers", "1")  # a new server marks the dead one's runs interrupted
+    new = server_factory("--workers", "1")  # a new server marks the dead one's runs interrupted
     with RunHistory() as history:
         if with_run:
             assert history.get(eid)["state"] == "interrupted"
         assert history.get(done["execution_id"])["state"] == "complete"
+    with ZMQExecutionClient(port=new.info.data_port) as client:  # and answers from history
+        old = client.get_status(done["execution_id"])
+        assert old["status"] == "ok" and old["execution"]["state"] == "complete"
+        if with_run:
+            assert client.wait_for_completion(eid, timeout=10)["status"] == "interrupted"
+        assert client.wait_for_completion("no-such-run", timeout=10)["status"] == "not_found"
 
 
 def test_config_params_instead_of_config_code(client, plate):
