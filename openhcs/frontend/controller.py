@@ -41,6 +41,7 @@ class PlateManagerController:
         self.stop_timeout, self.poll_interval = stop_timeout, poll_interval
         self.watch_interval = watch_interval
         self._watching = False
+        self._watch_inflight: set[str] = set()  # one liveness request per run at a time
         self.closed = False
         self.clock = clock
         self.legacy_work_dir = legacy_work_dir
@@ -228,21 +229,26 @@ class PlateManagerController:
             self._watching = False
             return
         for eid, progress in active:
+            if eid in self._watch_inflight:
+                continue
+            self._watch_inflight.add(eid)
             backend = self._backend_of[eid]
             self.dispatcher.run_background(
                 lambda b=backend, e=eid: b.run_state(e, quick=True),
-                on_done=lambda state, p=progress: self._watched(p, state),
-                on_error=lambda exc, p=progress: self._lost(p, exc))
+                on_done=lambda state, p=progress, e=eid: self._watched(e, p, state),
+                on_error=lambda exc, p=progress, e=eid: self._lost(e, p, exc))
         self.dispatcher.call_later(self.watch_interval, self._watch)
 
-    def _watched(self, progress: RunProgress, state: str) -> None:
+    def _watched(self, eid: str, progress: RunProgress, state: str) -> None:
+        self._watch_inflight.discard(eid)
         if progress.finished or state not in ("complete", "failed", "cancelled", "interrupted", "not_found"):
             return
         final = "cancelled" if state in ("interrupted", "not_found") else state
         self.handle_message({"type": "run", "execution_id": progress.execution_id, "status": final,
                              "message": f"run {state} (from its status)"})
 
-    def _lost(self, progress: RunProgress, exc: BaseException) -> None:
+    def _lost(self, eid: str, progress: RunProgress, exc: BaseException) -> None:
+        self._watch_inflight.discard(eid)
         if progress.finished:
             return
         progress.state = "error"
