@@ -12,12 +12,14 @@ well, as with local workers, and a cancel reaches a running step's ``checkpoint(
 well under a millisecond. One thread (the channel's) calls ``on_event`` and ``on_done``,
 so a well's terminal event always comes before its ``on_done``, exactly once.
 
-Failure handling leans on Dask: a task whose worker dies is rescheduled by the scheduler
-(``distributed.scheduler.allowed-failures``; the local cluster started here allows 1, so
-a well is retried once, and sends a worker a well only when it is free, so a lost worker
-takes no queued well down with it) and reported ``failed`` with the lost worker's address when it
-runs out of tries. A forced cancel (:meth:`DaskBackend.kill`) releases the task and
-restarts only the worker process running it through its nanny.
+Lost workers: the scheduler reruns a task whose worker died. Dask's own limit
+(``allowed-failures``) counts every task that was merely *assigned* to a dying worker, so
+an innocent well waiting there could be failed; the backend counts instead the attempts
+that actually started (each says hello on the channel): a well that loses its worker
+once runs again elsewhere, and one that loses a second worker is reported ``failed``
+with that worker's address. Dask's limit stays as a backstop (a task lost before it
+could start). A forced cancel (:meth:`DaskBackend.kill`) releases the task and restarts
+only the worker process running it, through its nanny.
 
 Clusters and clients are expensive to start (~1-2 s), so :func:`get_shared_client` keeps
 one per scheduler address (or one local cluster per size) for the whole process; a server
@@ -26,6 +28,7 @@ calls :func:`close_shared_clients` at shutdown.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import secrets
@@ -52,14 +55,15 @@ log = logging.getLogger(__name__)
 FLUSH_GRACE_S = 5.0
 #: how long a forced cancel waits for the nanny to bring the worker back
 RESTART_TIMEOUT_S = 60.0
+#: how long fetching a finished task's result may take (only when the channel did not
+#: deliver the outcome, e.g. a worker that cannot reach it)
+RESULT_TIMEOUT_S = 60.0
+#: a well whose worker is lost runs at most this many times in all (one retry)
+MAX_STARTS = 2
 #: scheduler settings for the local clusters started here (docs/scale-out.md gives them
-#: for real clusters): a well whose worker dies is retried once; and a worker is sent a
-#: well only when its thread is free, so a dying worker takes no queued, innocent well
-#: down with it (Dask counts every well assigned to a lost worker as suspicious)
-LOCAL_SCHEDULER_CONFIG = {
-    "distributed.scheduler.allowed-failures": 1,
-    "distributed.scheduler.worker-saturation": 1.0,
-}
+#: for real clusters): a worker is sent a well only when its thread is free, so fewer
+#: wells wait on a worker that may die (Dask would count them as suspicious)
+LOCAL_SCHEDULER_CONFIG = {"distributed.scheduler.worker-saturation": 1.0}
 
 
 # ------------------------------------------------------------ shared clients
@@ -144,6 +148,7 @@ def run_remote(task: WellTask, channel: str, token: str) -> WellOutcome:
             return WellOutcome(well=task.well, status=progress.FAILED, error=str(exc), worker=worker)
         outcome = run_well(task, link.emit, link.is_cancelled)
         outcome.worker = f"{worker} pid {pid}"
+        link.send_outcome(dataclasses.asdict(outcome))
         return outcome
     finally:
         link.close()
@@ -269,16 +274,26 @@ class DaskBackend(WellBackend):
 
     # ------------------------------------------------------- Dask's thread
     def _future_done(self, well: str, future: Any) -> None:
+        with self._lock:
+            state = self._wells.get(well)
+            if state is None or state.done:
+                return  # normally: the outcome came over the channel already
         status = future.status
         if status == "finished":
             try:
-                self.hub.post(("outcome", well, future.result()))
+                self.hub.post(("outcome", well, future.result(timeout=RESULT_TIMEOUT_S)))
+                return
             except Exception as exc:
-                self.hub.post(("failed", well, f"could not fetch the well's result: {exc}"))
-        elif status == "error":
+                if future.status == "finished":
+                    self.hub.post(("failed", well, f"could not fetch the well's result: {exc}"))
+                    return
+                status = future.status
+        if status == "error":
             self.hub.post(("failed", well, _error_reason(well, future.exception())))
-        else:
+        elif status == "cancelled":
             self.hub.post(("gone", well))
+        else:  # "lost"/"pending": its worker died holding the result; Dask runs it again
+            future.add_done_callback(lambda f: self._future_done(well, f))
 
     # --------------------------------------------------- the hub's thread
     def _on_message(self, attempt: str, msg: dict[str, Any]) -> None:
@@ -290,21 +305,39 @@ class DaskBackend(WellBackend):
                 return
             if kind == "hello":
                 retry_of = state.worker if state.attempt is not None and not state.terminal else None
+                lost = None
+                if retry_of is not None and state.attempts >= MAX_STARTS and not state.done:
+                    lost = _lost_reason(retry_of, well, state.attempts)
                 state.attempt, state.attempts = attempt, state.attempts + 1
                 state.pid, state.worker = msg.get("pid"), str(msg.get("worker", ""))
-                cancelled = state.cancelled or state.killed or state.done
+                cancelled = state.cancelled or state.killed or state.done or lost is not None
                 attempts = state.attempts
                 if attempts > 1:
                     state.retry_note = {"attempt": attempts, "previous_worker": retry_of}
             elif kind == "ev":
                 if attempt != state.attempt or state.terminal or state.killed or state.done:
                     return
+            elif kind == "done":
+                if attempt != state.attempt or state.killed or state.done:
+                    return
             else:
                 return
         if kind == "hello":
             self.hub.send(attempt, {"k": "ack", "cancelled": cancelled})
-            if retry_of is not None:
+            if lost is not None:  # this attempt is told to stop at once; its result is ignored
+                log.error("well %s: %s", well, lost)
+                self._finish(state, WellOutcome(well=well, status=progress.FAILED, error=lost),
+                             (progress.FAILED, {"error": lost, "traceback": None, "step": state.step}))
+            elif retry_of is not None:
                 log.warning("well %s: worker %s lost; retrying (attempt %d)", well, retry_of, attempts)
+            return
+        if kind == "done":
+            try:
+                outcome = WellOutcome(**msg["o"])
+            except (KeyError, TypeError) as exc:
+                log.warning("well %s: unreadable outcome on the channel (%s); using Dask's", well, exc)
+                return
+            self._outcome(state, outcome)
             return
         step, status, meta = str(msg.get("s")), str(msg.get("st")), msg.get("m") or {}
         note = state.retry_note
@@ -388,6 +421,7 @@ class DaskBackend(WellBackend):
             already = state.terminal
             state.terminal = True
             state.outcome, state.flush_by = None, None
+            state.future = None  # released: Dask will not rerun a finished well
         if outcome is None:
             if already:
                 outcome = WellOutcome(well=state.task.well, status=progress.CANCELLED)
@@ -429,12 +463,13 @@ def _terminal_for(outcome: WellOutcome) -> tuple[str, dict[str, Any]]:
     return progress.FAILED, {"error": outcome.error, "traceback": outcome.traceback, "step": outcome.failed_step}
 
 
+def _lost_reason(worker: str, well: str, tries: int) -> str:
+    return f"worker {worker} lost while running well {well} (tried on {tries} worker(s))"
+
+
 def _error_reason(well: str, exc: BaseException | None) -> str:
     from distributed.scheduler import KilledWorker
 
     if isinstance(exc, KilledWorker):
-        return (
-            f"worker {exc.last_worker.address} lost while running well {well} "
-            f"(tried on {exc.allowed_failures + 1} worker(s))"
-        )
+        return _lost_reason(exc.last_worker.address, well, exc.allowed_failures + 1)
     return f"the Dask task failed: {type(exc).__name__}: {exc}"

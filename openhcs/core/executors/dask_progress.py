@@ -10,7 +10,8 @@ direct path: the backend binds one ROUTER socket per run (on an address the work
 reach) and each well's task connects a DEALER to it. Over that one connection:
 
 - worker -> backend: ``hello`` (pid, worker address), then every progress event, in
-  order (one connection per attempt keeps per-well order);
+  order (one connection per attempt keeps per-well order), then the well's outcome, so
+  a result never waits in (or is lost with) a worker's memory;
 - backend -> worker: ``ack`` to the hello (carrying "already cancelled"), and ``cancel``.
 
 The hello/ack handshake removes the slow-joiner race a PUB/SUB cancel channel would have:
@@ -129,6 +130,10 @@ class WorkerLink:
     def emit(self, axis_id: str, step: str, status: str, metadata: dict[str, Any]) -> None:
         self._send({"k": "ev", "s": step, "st": status, "m": metadata})
 
+    def send_outcome(self, outcome: dict[str, Any]) -> None:
+        """The well's result, after its last event (so nothing depends on the worker's memory)."""
+        self._send({"k": "done", "o": outcome})
+
     def is_cancelled(self, timeout: float = 0.0) -> bool:
         """True once this well was cancelled; waits up to ``timeout`` seconds for that."""
         if self._cancelled:
@@ -213,7 +218,7 @@ class Hub:
             log.debug("could not send to attempt %s: %s", attempt, exc)
 
     def stop(self) -> None:
-        """Stop the thread, join it and close the socket and pipe."""
+        """Stop the thread and join it (it closes the socket and the pipe)."""
         with self._wake_lock:
             if self._stopping:
                 return
@@ -222,11 +227,8 @@ class Hub:
                 os.write(self._wake_w, b"x")
             except BlockingIOError:  # already full of wake-ups: the thread will see _stopping
                 pass
-        self._thread.join()
-        self._router.close()
-        with self._wake_lock:
-            os.close(self._wake_r)
-            os.close(self._wake_w)
+        if threading.current_thread() is not self._thread:  # a handler may close its backend
+            self._thread.join()
 
     def _wake(self) -> None:
         with self._wake_lock:
@@ -238,6 +240,16 @@ class Hub:
                 pass
 
     def _loop(self) -> None:
+        try:
+            self._serve()
+        finally:  # the thread owns the socket and the pipe: it closes them on its way out
+            self._router.close()
+            with self._wake_lock:
+                self._stopping = True
+                os.close(self._wake_r)
+                os.close(self._wake_w)
+
+    def _serve(self) -> None:
         poller = zmq.Poller()
         poller.register(self._router, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
