@@ -236,3 +236,79 @@ def test_10_clients_submitting_at_once_every_run_completes_gapless(servers, tmp_
             assert final["status"] == "complete", final
             assert_contiguous(seqs, f"events of {eid}")
             assert seqs[-1] == final["final_seq"]
+
+
+def test_stalled_clients_do_not_slow_the_others(servers, tmp_path):
+    """Peers that never read (SUB sockets, REQ sockets awaiting replies they never
+    collect, a DEALER flooding pings) must not block the server for a normal client."""
+    from openhcs.runtime.protocol import Ping
+
+    server = servers("--workers", "2", "--mode", "threads")
+    plate = write_plate(tmp_path / "plate", wells=tuple(f"A{c:02d}" for c in range(1, 13)), sites=1, channels=1)
+    steps = plate_steps(*[(diag.passthrough, None, f"copy{i}") for i in range(6)])
+    session = server.session()
+    ctx = zmq.Context()
+    stalled = []
+    try:
+        for _ in range(5):
+            sub = ctx.socket(zmq.SUB)
+            sub.rcvhwm = 10
+            sub.setsockopt(zmq.SUBSCRIBE, b"")
+            sub.connect(server.info.data_endpoint)
+            stalled.append(sub)
+            req = server.req_socket(ctx, 1000)
+            req.send_multipart(session.serialize(Ping()))
+            stalled.append(req)
+        flood = server.req_socket(ctx, 1000, kind=zmq.DEALER)
+        flood.sndhwm = 0
+        for _ in range(5000):
+            flood.send_multipart([b"", *session.serialize(Ping())])
+        stalled.append(flood)
+        latencies = []
+        with server.client() as client:
+            eid = client.submit_pipeline(plate_id=str(plate), pipeline_steps=steps,
+                                         config_params={"materialization_format": "none"})["execution_id"]
+            for _ in range(200):
+                t0 = time.perf_counter()
+                state = client.get_status(eid)["execution"]["state"]
+                latencies.append(time.perf_counter() - t0)
+                if state in TERMINAL_RUN_STATES:
+                    break
+            final = client.wait_for_completion(eid, timeout=120)
+    finally:
+        for sock in stalled:
+            sock.close(linger=0)
+        ctx.term()
+    assert final["status"] == "complete", final
+    worst = max(latencies)
+    print(f"{len(latencies)} status requests beside stalled peers: worst {worst * 1e3:.1f} ms")
+    assert worst < 2.0, f"a status request took {worst:.2f}s while other peers stalled"
+    assert server.ping() is not None
+
+
+def test_replay_of_a_run_with_more_events_than_one_reply_holds(servers, tmp_path):
+    """A late client replays a >5,000-event run (several ``events`` pages): every seq
+    once, in order; and a client attaching mid-run sees the same sequence."""
+    server = servers("--workers", "2", "--mode", "threads")
+    wells = tuple(f"{r}{c:02d}" for r in "ABCDEFGHIJKLMNOP" for c in range(1, 25))  # 384
+    plate = write_plate(tmp_path / "plate", wells=wells, sites=1, channels=1, size=8)
+    steps = plate_steps(*[(diag.passthrough, None, f"copy{i}") for i in range(6)])
+    from tests.proof.conftest import EventRecorder
+
+    first, mid = EventRecorder(), EventRecorder()
+    with server.client(progress_callback=first) as client:
+        eid = client.submit_pipeline(plate_id=str(plate), pipeline_steps=steps,
+                                     config_params={"materialization_format": "none"})["execution_id"]
+        first.wait_for(lambda e: e.get("execution_id") == eid and e.get("seq", 0) > 100, 120, "100 events")
+        with server.client(progress_callback=mid) as attacher:
+            assert attacher.attach(eid)["execution"]["state"] == "running"
+            final = attacher.wait_for_completion(eid, timeout=300)
+        replay = client.get_events(eid)
+    assert final["status"] == "complete", final
+    seqs = [e["seq"] for e in replay]
+    assert len(seqs) > 5000, len(seqs)
+    assert_contiguous(seqs, "replayed events")
+    assert seqs[-1] == final["final_seq"]
+    live = mid.seqs(eid)
+    assert_contiguous(live, "events of the mid-run attacher")
+    assert live[-1] == final["final_seq"]
