@@ -392,3 +392,43 @@ def test_cancelling_some_wells_replies_with_the_runs_real_state(servers, tmp_pat
     assert final["status"] == "cancelled"
     assert still == "running", still  # the other well runs on
     assert reply["status"] == "ok" and reply["state"] == state, (reply, state)
+
+
+def test_frozen_server_is_reported_within_3s_and_recovers_after_thaw(servers, tmp_path):
+    """SIGSTOP (a wedged server: pid alive, nothing answers) is reported like a dead one;
+    after SIGCONT the same server finishes the run and serves a new client."""
+    server = servers("--workers", "1", "--mode", "processes")
+    recorder = EventRecorder()
+    plate = write_plate(tmp_path / "plate", wells=("A01", "A02"), sites=1, channels=1, marked=("A01",))
+    client = server.client(progress_callback=recorder)
+    client.connect(timeout=30)
+    outcome: dict = {}
+    try:
+        eid = client.submit_pipeline(plate_id=str(plate),
+                                     pipeline_steps=slow_marked_steps(seconds=4.0))["execution_id"]
+        recorder.wait_for(started(eid, "A01", "slow"), 60, "the marked well's slow step")
+
+        def wait() -> None:
+            try:
+                outcome["result"] = client.wait_for_completion(eid, timeout=60)
+            except BaseException as exc:  # noqa: BLE001
+                outcome["error"] = exc
+            outcome["at"] = time.monotonic()
+
+        waiter = threading.Thread(target=wait, name="proof-waiter")
+        waiter.start()
+        frozen_at = time.monotonic()
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            waiter.join(LOST_WITHIN_S + 5)
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        waiter.join(30)
+    finally:
+        client.disconnect()
+    assert isinstance(outcome.get("error"), ServerUnavailable), outcome
+    assert outcome["at"] - frozen_at <= LOST_WITHIN_S, f"reported after {outcome['at'] - frozen_at:.2f}s"
+    with server.client() as again:
+        final = again.wait_for_completion(eid, timeout=60)
+        assert again.ping()["server_pid"] == server.pid
+    assert final["status"] == "complete", final
