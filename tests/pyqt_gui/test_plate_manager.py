@@ -106,6 +106,17 @@ def test_server_manager_starts_lists_and_stops_a_server(qtbot, window):
     qtbot.waitUntil(lambda: "exited" in view.status.text() or view.table.rowCount() == 0, timeout=60_000)
     qtbot.waitUntil(lambda: view.table.rowCount() == 0, timeout=60_000)
     assert_gone(pid)
+    # force-kill: signals only, no polite request
+    view.port.clear()
+    view.start_server()
+    qtbot.waitUntil(lambda: view.table.rowCount() == 1, timeout=60_000)
+    pid = view.manager.rows[0].pid
+    view.table.selectRow(0)
+    view._stop(force=True)
+    qtbot.waitUntil(lambda: f"Server pid {pid}: " in view.status.text() or view.table.rowCount() == 0,
+                    timeout=60_000)
+    qtbot.waitUntil(lambda: view.table.rowCount() == 0, timeout=60_000)
+    assert_gone(pid)
 
 
 def test_failed_well_shows_its_error_in_progress_and_its_traceback_in_history(qtbot, window, tmp_path):

@@ -174,3 +174,33 @@ def test_browse_a_failing_plate_then_history_shows_the_failed_well_and_its_trace
             await pilot.press("escape")
 
     asyncio.run(scenario())
+
+
+def test_stop_that_times_out_offers_force_kill_and_the_status_says_killed(tmp_path, isolated_dirs):
+    from openhcs.core.config import GlobalPipelineConfig
+
+    plate = demo_plate(tmp_path, rows=1, cols=2)
+    config = GlobalPipelineConfig(num_workers=2, mode="processes", cancel_grace_seconds=60)
+    app = OpenHCSApp(port=free_port(), global_config=config, use_zmq=True, stop_timeout=1.0,
+                     pipeline=str(slow_pipeline_file(tmp_path, seconds=60, func="ignore_cancel_step",
+                                                     name="stubborn")))
+    pids = []
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await add_plate(pilot, app, plate)
+            await pilot.click("#run")
+            await wait_for(pilot, app, lambda: app.controller.runs[plate].counts()["running"] == 2, 60)
+            pids.append(_server_pid(app))
+            await pilot.click("#stop")
+            force = app.screen.query_one("#force", Button)
+            await wait_for(pilot, app, lambda: app.controller.stop_sequence.state == "offer_force", 60)
+            assert not force.disabled
+            assert str(app.screen.query_one("#status").render()) == "Did not stop within 1 s — force kill?"
+            await pilot.click("#force")
+            await wait_for(pilot, app, lambda: not app.controller.stop_sequence.active, 60)
+            assert str(app.screen.query_one("#status").render()).startswith("Killed by force")
+            assert force.disabled
+
+    asyncio.run(scenario())
+    assert_gone(pids[0])
