@@ -1,9 +1,12 @@
 """Run wells as Dask tasks: scale-out to a cluster with the same progress and cancel.
 
 One Dask task per well (``client.submit(run_remote, task, pure=False)``); the task runs
-:func:`~openhcs.core.well_runner.run_well` on a worker and the ``WellOutcome`` comes back
-as the future's result, so measurements and outputs are exactly those of local runs.
-The plate and output folders must be at the same path on every worker.
+:func:`~openhcs.core.well_runner.run_well` on a worker, so measurements and outputs are
+exactly those of local runs. The ``WellOutcome`` is the future's result, and is also sent
+over the progress channel right after the well's last event: the backend normally has it
+before Dask reports the task done, and a worker lost after finishing a well cannot make
+Dask rerun it (the future is released as soon as the outcome is in). The plate and
+output folders must be at the same path on every worker.
 
 Progress and cancellation do not ride on Dask messages (a scheduler hop each; see
 :mod:`openhcs.core.executors.dask_progress` for the numbers): each task connects back to a

@@ -188,9 +188,9 @@ class PipelineOrchestrator:
         thread = threading.Thread(
             target=self._escalate, args=(backend, targets, wait), name="openhcs-cancel-escalation"
         )
-        with self._lock:
+        with self._lock:  # started under the lock: the run's end joins every listed thread
             self._escalations.append(thread)
-        thread.start()
+            thread.start()
 
     def reset_cancellation(self) -> None:
         with self._lock:
