@@ -31,6 +31,7 @@ calls :func:`close_shared_clients` at shutdown.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -39,6 +40,8 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from distributed.diagnostics.plugin import WorkerPlugin
 
 from openhcs.core import progress
 from openhcs.core.config import GlobalPipelineConfig
@@ -107,9 +110,28 @@ def get_shared_client(address: str | None = None, n_workers: int = 2) -> Any:
                     processes=True,
                     dashboard_address=None,
                 )
-            entry = _Shared(Client(cluster, set_as_default=False), cluster)
+            client = Client(cluster, set_as_default=False)
+            client.register_plugin(_LocalWorkerSetup(), name="openhcs-local-worker")
+            entry = _Shared(client, cluster)
         _shared[key] = entry
         return entry.client
+
+
+class _LocalWorkerSetup(WorkerPlugin):
+    """Local workers behave like the process pool's: they yield the CPU to the server
+    (nice) and import the processing functions before the first well. Runs again on every
+    worker a nanny restarts."""
+
+    def setup(self, worker: Any) -> None:
+        from openhcs.core.executors.process_pool import WORKER_NICE_INCREMENT
+        from openhcs.processing.registry import load_builtins
+
+        with contextlib.suppress(OSError):
+            os.nice(WORKER_NICE_INCREMENT)
+        try:
+            load_builtins()
+        except Exception:  # a broken plugin must not stop the worker; its wells report it
+            log.exception("preloading processing functions failed")
 
 
 def close_shared_clients() -> None:
