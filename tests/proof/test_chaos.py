@@ -33,6 +33,7 @@ from tests.proof.conftest import (
     reap,
     request,
     server_env,
+    wait_until,
 )
 
 LOST_WITHIN_S = 3.0
@@ -53,6 +54,33 @@ def well_done(eid: str):
                       and e.get("step") == "pipeline" and e.get("status") in ("completed", "complete"))
 
 
+def waiting_in_loop(thread: threading.Thread) -> bool:
+    """True once ``thread`` sits in ``wait_for_completion``'s wait for the terminal event
+    (past its opening status request), read from the thread's live Python stack."""
+    frame = sys._current_frames().get(thread.ident)
+    names = []
+    while frame is not None:
+        names.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return bool(names) and names[0] == "wait" and "wait_for_completion" in names
+
+
+def start_waiter(client, eid: str, outcome: dict) -> threading.Thread:
+    """``client.wait_for_completion(eid)`` in a thread, returned once it is really waiting."""
+
+    def wait() -> None:
+        try:
+            outcome["result"] = client.wait_for_completion(eid, timeout=60)
+        except BaseException as exc:  # noqa: BLE001 — inspected by the test
+            outcome["error"] = exc
+        outcome["at"] = time.monotonic()
+
+    waiter = threading.Thread(target=wait, name="proof-waiter")
+    waiter.start()
+    wait_until(lambda: waiting_in_loop(waiter) or "at" in outcome, 15, "the client waiting for the run")
+    return waiter
+
+
 def _start_slow_run(server, tmp_path, recorder):
     plate = write_plate(tmp_path / "plate", wells=("A01", "A02", "A03"), sites=1, channels=1, marked=("A01",))
     client = server.client(progress_callback=recorder)
@@ -71,16 +99,7 @@ def test_server_killed_mid_run_is_reported_lost_and_the_run_shows_interrupted(se
     recorder = EventRecorder()
     client, eid = _start_slow_run(server, tmp_path, recorder)
     outcome: dict = {}
-
-    def wait() -> None:
-        try:
-            outcome["result"] = client.wait_for_completion(eid, timeout=60)
-        except BaseException as exc:  # noqa: BLE001 — inspected below
-            outcome["error"] = exc
-        outcome["at"] = time.monotonic()
-
-    waiter = threading.Thread(target=wait, name="proof-waiter")
-    waiter.start()
+    waiter = start_waiter(client, eid, outcome)
     try:
         killed_at = time.monotonic()
         server.kill9()
@@ -324,16 +343,7 @@ def _sigterm_mid_run(servers, tmp_path, queue_another: bool):
     if queue_another:
         queued = client.submit_pipeline(plate_id=str(tmp_path / "plate"), pipeline_steps=copy_steps())["execution_id"]
     outcome: dict = {}
-
-    def wait() -> None:
-        try:
-            outcome["result"] = client.wait_for_completion(eid, timeout=60)
-        except BaseException as exc:  # noqa: BLE001 — inspected by the test
-            outcome["error"] = exc
-        outcome["at"] = time.monotonic()
-
-    waiter = threading.Thread(target=wait, name="proof-waiter")
-    waiter.start()
+    waiter = start_waiter(client, eid, outcome)
     t0 = time.monotonic()
     os.kill(server.pid, signal.SIGTERM)
     try:
@@ -407,16 +417,7 @@ def test_frozen_server_is_reported_within_3s_and_recovers_after_thaw(servers, tm
         eid = client.submit_pipeline(plate_id=str(plate),
                                      pipeline_steps=slow_marked_steps(seconds=4.0))["execution_id"]
         recorder.wait_for(started(eid, "A01", "slow"), 60, "the marked well's slow step")
-
-        def wait() -> None:
-            try:
-                outcome["result"] = client.wait_for_completion(eid, timeout=60)
-            except BaseException as exc:  # noqa: BLE001
-                outcome["error"] = exc
-            outcome["at"] = time.monotonic()
-
-        waiter = threading.Thread(target=wait, name="proof-waiter")
-        waiter.start()
+        waiter = start_waiter(client, eid, outcome)
         frozen_at = time.monotonic()
         os.kill(server.pid, signal.SIGSTOP)
         try:
@@ -432,3 +433,25 @@ def test_frozen_server_is_reported_within_3s_and_recovers_after_thaw(servers, tm
         final = again.wait_for_completion(eid, timeout=60)
         assert again.ping()["server_pid"] == server.pid
     assert final["status"] == "complete", final
+
+
+def test_waiting_on_an_already_frozen_server_is_reported_within_3s(servers, tmp_path):
+    """``wait_for_completion`` called when the server has just stopped answering must
+    not spend 4 x 5 s on its opening status request (docs/REQUESTS-proof.md #5)."""
+    server = servers("--workers", "1", "--mode", "processes")
+    recorder = EventRecorder()
+    client, eid = _start_slow_run(server, tmp_path, recorder)
+    outcome: dict = {}
+    try:
+        os.kill(server.pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+        try:
+            client.wait_for_completion(eid, timeout=60)
+        except ServerUnavailable as exc:
+            outcome["error"] = exc
+        took = time.monotonic() - t0
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+        client.disconnect()
+    assert isinstance(outcome.get("error"), ServerUnavailable)
+    assert took <= LOST_WITHIN_S, f"a frozen server was reported after {took:.1f}s"
