@@ -340,3 +340,35 @@ def test_pipeline_code_runs_only_for_authenticated_clients(servers, zctx, tmp_pa
     assert final["status"] == "complete", final
     assert marker.read_text() == "pipeline code ran"
     assert [r["execution_id"] for r in runs] == [accepted.execution_id]
+
+
+def test_replay_is_refused_even_after_a_flood_of_fresh_messages(servers, zctx):
+    """The replay guard must not forget a message that is still inside the freshness
+    window just because many others came after it (docs/REQUESTS-proof.md #9: after
+    200,000 messages the oldest id was evicted and its replay accepted)."""
+    from openhcs.runtime.protocol import DEFAULT_WINDOW_SECONDS
+
+    server = servers("--mode", "threads")
+    session = server.session()
+    captured = session.serialize(Ping())
+    assert isinstance(exchange(server, zctx, captured), Pong)
+    flood = server.req_socket(zctx, 10_000, kind=zmq.DEALER)
+    flood.sndhwm = flood.rcvhwm = 0
+    sent = got = 0
+    t0 = time.monotonic()
+    try:
+        for _ in range(200_001):
+            flood.send_multipart([b"", *session.serialize(Ping())])
+            sent += 1
+            while flood.poll(0):
+                flood.recv_multipart()
+                got += 1
+        while got < sent:
+            flood.recv_multipart()
+            got += 1
+    finally:
+        flood.close(linger=0)
+    elapsed = time.monotonic() - t0
+    if elapsed > DEFAULT_WINDOW_SECONDS - 5:
+        pytest.skip(f"the flood took {elapsed:.0f}s: the captured message is no longer fresh")
+    assert_refused(exchange(server, zctx, captured), REPLAYED, "a replay after a flood")
