@@ -372,3 +372,21 @@ def test_replay_is_refused_even_after_a_flood_of_fresh_messages(servers, zctx):
     if elapsed > DEFAULT_WINDOW_SECONDS - 5:
         pytest.skip(f"the flood took {elapsed:.0f}s: the captured message is no longer fresh")
     assert_refused(exchange(server, zctx, captured), REPLAYED, "a replay after a flood")
+
+
+def test_a_message_captured_before_a_restart_is_refused_after_it(servers, zctx, tmp_path):
+    """The replay memory dies with the server; the key must die with it too, so a
+    captured request (here: an execute carrying code) cannot be replayed to the next
+    server on the same port and folders."""
+    first = servers("--mode", "threads")
+    marker = tmp_path / "replayed-code-ran"
+    plate = write_plate(tmp_path / "plate", wells=("A01",), sites=1, channels=1)
+    captured = first.session().serialize(
+        Execute(plate_id=str(plate), pipeline_code=_evil_pipeline_code(marker), request_id=uuid.uuid4().hex))
+    first.stop()
+    second = servers("--mode", "threads", port=first.port)
+    assert second.info.key != first.info.key
+    reply = exchange(second, zctx, captured)
+    assert isinstance(reply, Error) and reply.code in (BAD_SIGNATURE, REPLAYED, STALE), reply
+    assert exchange(second, zctx, second.session().serialize(Status())).executions == []
+    assert not marker.exists()
