@@ -154,3 +154,39 @@ def test_full_disk_run_result_keeps_every_wells_outcome(server, tmp_path, tiny_f
     outcomes = (result.get("results") or {}).get("wells") or {}
     assert set(outcomes) == set(wells), f"per-well outcomes lost; the run only says: {result['message']!r}"
     assert any(o["status"] == "failed" and "disk full" in (o.get("error") or "") for o in outcomes.values())
+
+
+def test_output_folder_turning_read_only_mid_run_fails_the_rest_cleanly(server, tmp_path):
+    """A file server that goes read-only during a run (remount): wells written before
+    keep their files, wells after fail naming the path and the cause, nothing partial."""
+    from openhcs.processing import diagnostics as diag
+    from tests.core.plates import MARKER
+
+    mount = tmp_path / "nas"
+    _mount_tmpfs(mount, "size=4m")
+    try:
+        wells = ("A01", "A02", "A03", "B01")
+        plate = write_plate(tmp_path / "plate", wells=wells, sites=1, channels=1, marked=("A03",))
+        steps = plate_steps((diag.sleep_step, {"seconds": 60, "marker": MARKER}, "slow"),
+                            (diag.passthrough, None, "copy"))
+        rec = EventRecorder()
+        with server.client(progress_callback=rec) as client:
+            eid = client.submit_pipeline(plate_id=str(plate), pipeline_steps=steps, config_params={
+                "output_dir": str(mount), "num_workers": 1, "mode": "processes"})["execution_id"]
+            rec.wait_for(lambda e: e.get("well_id") == "A03" and e.get("step") == "slow"
+                         and e.get("status") == "started", 60, "A03 sleeping")
+            done = subprocess.run(["mount", "-o", "remount,ro", str(mount)], capture_output=True, text=True,
+                                  timeout=30)
+            assert done.returncode == 0, done.stderr
+            client.cancel_execution(eid, axis_ids=["A03"])  # wake A03 up; A03 ends cancelled
+            result = client.wait_for_completion(eid, timeout=120)
+        wells_out = result["results"]["wells"]
+        assert {w: wells_out[w]["status"] for w in ("A01", "A02")} == {"A01": "complete", "A02": "complete"}
+        assert wells_out["A03"]["status"] == "cancelled"
+        error = wells_out["B01"]["error"] or ""
+        assert wells_out["B01"]["status"] == "failed" and "read-only file system" in error.lower(), wells_out["B01"]
+        assert str(mount) in error
+        assert_no_partial_files(mount)
+        assert len(list((mount / "plate" / "images").rglob("*.tif"))) >= 2  # A01 and A02 kept theirs
+    finally:
+        _umount(mount)
