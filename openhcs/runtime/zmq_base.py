@@ -280,13 +280,18 @@ class ZMQServer(ABC):
                 next_beat = time.monotonic() + self.heartbeat_interval
 
     def _drain_wakes(self) -> None:
-        with self._wake_lock:
-            self._wake_pending = False  # items posted from now on wake us again
+        # Consume the wake-ups first, then re-arm: a post() that lands in between still
+        # finds "pending" and sends nothing, but its item is drained right after this
+        # (the loop always drains posted items next). Re-arming first would let such a
+        # wake-up be swallowed here and leave "pending" stuck, so later posts would wait
+        # for the next heartbeat.
         while True:
             try:
                 self._wake_pull.recv(zmq.NOBLOCK)
             except zmq.Again:
-                return
+                break
+        with self._wake_lock:
+            self._wake_pending = False
 
     def _drain_posted(self, limit: int | None = 2000) -> None:
         """Handle posted items — at most ``limit`` per loop turn, so a burst of progress

@@ -297,3 +297,51 @@ def test_kill_request_force_cancels_and_exits_at_once(server, plate, recorder):
     finally:
         client.disconnect()
     assert find_server(server.info.data_port) is None
+
+
+def test_posted_items_never_wait_for_a_heartbeat(runtime_env):
+    """Regression: a swallowed wake-up left the loop handling posted items (progress,
+    finished runs) only at heartbeats. With a 60 s heartbeat, any lost wake-up hangs."""
+    import threading
+
+    from openhcs.runtime.zmq_base import ZMQServer, find_free_port
+
+    handled = []
+    ready = threading.Condition()
+
+    class Server(ZMQServer):
+        heartbeat_interval = 60.0
+
+        def request_handlers(self):
+            return {t: (lambda m: None) for t in __import__("openhcs.runtime.protocol",
+                                                              fromlist=["x"]).REQUEST_TYPES}
+
+        def handle_posted(self, item):
+            with ready:
+                handled.append(item)
+                ready.notify_all()
+
+    server = Server(find_free_port(), write_connection=False)
+    server.bind()
+    loop = threading.Thread(target=server.serve_forever)
+    loop.start()
+    def produce(start: int, count: int) -> None:
+        for k in range(count):  # posts race with the loop draining the previous ones
+            server.post(start + k)
+
+    try:
+        n = 0
+        for i in range(300):
+            count = 1 + (i * 37) % 200
+            producers = [threading.Thread(target=produce, args=(n + j * count, count)) for j in range(2)]
+            for t in producers:
+                t.start()
+            for t in producers:
+                t.join()
+            n += 2 * count
+            with ready:
+                assert ready.wait_for(lambda n=n: len(handled) == n, timeout=5), f"stuck at {len(handled)}/{n}"
+    finally:
+        server.request_stop()
+        loop.join(timeout=10)
+    assert sorted(handled) == list(range(n))
