@@ -1,6 +1,6 @@
 """Dask mode vs processes mode, as ratios measured in one run.
 
-    .venv/bin/python bench/bench_dask.py [--wells-rows 2] [--wells-cols 4] [--repeats 3]
+    .venv/bin/python bench/bench_dask.py [--wells-rows 4] [--wells-cols 6] [--repeats 3]
 
 1. Start-up, reported apart: starting a pool of 2 worker processes vs a LocalCluster of 2
    workers, each until a first one-well run has finished on it (a server pays this once
@@ -74,8 +74,8 @@ def compare(label, plate, steps, work: Path, pool, client, repeats: int, fmt="ti
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--wells-rows", type=int, default=2)
-    parser.add_argument("--wells-cols", type=int, default=4)
+    parser.add_argument("--wells-rows", type=int, default=4)
+    parser.add_argument("--wells-cols", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--noop-wells", type=int, default=96)
     args = parser.parse_args()
