@@ -455,3 +455,34 @@ def test_waiting_on_an_already_frozen_server_is_reported_within_3s(servers, tmp_
         client.disconnect()
     assert isinstance(outcome.get("error"), ServerUnavailable)
     assert took <= LOST_WITHIN_S, f"a frozen server was reported after {took:.1f}s"
+
+
+def test_forced_cancel_kills_only_that_runs_worker(servers, tmp_path):
+    """Two runs share the server's pool; force-cancelling one kills exactly its worker
+    (by pid) while the other run's well, on the other worker, completes untouched."""
+    server = servers("--workers", "2", "--mode", "processes", "--max-concurrent-runs", "2")
+    stubborn_plate = write_plate(tmp_path / "stubborn", wells=("A01",), sites=1, channels=1, marked=("A01",))
+    calm_plate = write_plate(tmp_path / "calm", wells=("B01",), sites=1, channels=1, marked=("B01",))
+    recorder = EventRecorder()
+    with server.client(progress_callback=recorder) as client:
+        stubborn = client.submit_pipeline(plate_id=str(stubborn_plate), pipeline_steps=plate_steps(
+            (diag.ignore_cancel_step, {"seconds": 120, "marker": MARKER}, "stubborn")))["execution_id"]
+        calm = client.submit_pipeline(plate_id=str(calm_plate),
+                                      pipeline_steps=slow_marked_steps(seconds=3.0))["execution_id"]
+        recorder.wait_for(started(stubborn, "A01", "stubborn"), 60, "the stubborn well")
+        recorder.wait_for(started(calm, "B01", "slow"), 60, "the calm well")
+        pids_before = server_worker_pids(client)
+        assert len(pids_before) == 2
+        reply = client.cancel_execution(stubborn, force=True)
+        assert reply["status"] == "ok"
+        cancelled = client.wait_for_completion(stubborn, timeout=60)
+        finished = client.wait_for_completion(calm, timeout=60)
+        pids_after = server_worker_pids(client)
+    assert cancelled["status"] == "cancelled", cancelled
+    assert finished["status"] == "complete", finished
+    forced = [e for e in recorder.events if e.get("execution_id") == stubborn and e.get("status") == "cancelled"
+              and (e.get("metadata") or {}).get("forced")]
+    assert forced, "no forced-cancel event for the stubborn well"
+    killed = forced[0]["metadata"]["pid"]
+    assert killed in pids_before and killed not in pids_after
+    assert pids_before - {killed} <= pids_after, "the other run's worker was replaced too"
