@@ -136,9 +136,22 @@ from tests.core.plates import MARKER, write_plate  # noqa: E402
 DASK = {"mode": "dask", "num_workers": 2}
 
 
+HELLO_TIMEOUT_S = 3.0  # what the cluster's workers wait for the progress channel
+
+
 @pytest.fixture(scope="module")
 def shared_client():
-    client = db.get_shared_client(None, n_workers=2)
+    # workers inherit the environment when spawned: a short hello timeout keeps the
+    # unreachable-channel test short (a reachable channel answers in ~1 ms)
+    saved = os.environ.get("OPENHCS_DASK_HELLO_TIMEOUT")
+    os.environ["OPENHCS_DASK_HELLO_TIMEOUT"] = str(HELLO_TIMEOUT_S)
+    try:
+        client = db.get_shared_client(None, n_workers=2)
+    finally:
+        if saved is None:
+            os.environ.pop("OPENHCS_DASK_HELLO_TIMEOUT")
+        else:
+            os.environ["OPENHCS_DASK_HELLO_TIMEOUT"] = saved
     yield client
     db.close_shared_clients()
 
@@ -235,6 +248,33 @@ def test_cancel_one_well_leaves_the_others_running(shared_client, tmp_path):
 
 def _worker_pids(client) -> set[int]:
     return set(client.run(os.getpid).values())
+
+
+def test_workers_that_cannot_reach_the_channel_fail_fast_with_the_reason(shared_client, tmp_path):
+    import time
+
+    from openhcs.core.executors.dask_progress import UNREACHABLE
+
+    plate = write_plate(tmp_path / "plate")
+    orch = PipelineOrchestrator(plate, GlobalPipelineConfig(output_dir=str(tmp_path / "out"), **DASK))
+    tasks = orch.compile_pipelines(STEPS).tasks
+    backend = db.DaskBackend(shared_client, orch.config)
+    backend.hub.address = "tcp://127.0.0.1:9"  # as if workers could not route to this host
+    rec = Recorder()
+    outcomes = []
+    started = time.monotonic()
+    try:
+        for task in tasks:
+            backend.submit(task, rec, outcomes.append)
+        rec.wait_until(lambda evs: len({a for a, s, st, _ in evs if st == "failed"}) == len(tasks),
+                       timeout=10 * HELLO_TIMEOUT_S)
+    finally:
+        backend.close()
+    elapsed = time.monotonic() - started
+    assert len(outcomes) == len(tasks) and all(o.status == "failed" for o in outcomes)
+    assert all(o.error.startswith(UNREACHABLE) and "OPENHCS_DASK_CHANNEL_HOST" in o.error for o in outcomes)
+    # the first answer-less hello fails the wells still waiting: not one timeout per well
+    assert elapsed < 2.5 * HELLO_TIMEOUT_S, elapsed
 
 
 # ------------------------------------------------------- the channel on its own
