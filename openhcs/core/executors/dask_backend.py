@@ -299,9 +299,13 @@ class DaskBackend(WellBackend):
             leftovers = [s.future for s in self._wells.values() if s.future is not None and not s.done]
             for state in self._wells.values():
                 state.future = None  # dropping the futures lets Dask free the results
-        if leftovers:
-            self.client.cancel(leftovers)
-        self.hub.stop()
+        try:
+            if leftovers:
+                self.client.cancel(leftovers)
+        except Exception as exc:  # e.g. the scheduler is gone: nothing left to release
+            log.warning("could not release %d Dask tasks: %s", len(leftovers), exc)
+        finally:
+            self.hub.stop()
 
     # ------------------------------------------------------- Dask's thread
     def _future_done(self, well: str, future: Any) -> None:
