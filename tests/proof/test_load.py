@@ -312,3 +312,26 @@ def test_replay_of_a_run_with_more_events_than_one_reply_holds(servers, tmp_path
     live = mid.seqs(eid)
     assert_contiguous(live, "events of the mid-run attacher")
     assert live[-1] == final["final_seq"]
+
+
+def test_50_client_sessions_leak_nothing_in_the_client_process(servers):
+    """A GUI connects and disconnects many times: the client process must not gain
+    threads or file descriptors, and the server must not keep connections."""
+    server = servers("--mode", "threads")
+    me = psutil.Process()
+
+    def session() -> None:
+        with server.client() as client:
+            assert client.ping()["server_pid"] == server.pid
+            client.get_status()
+
+    session()  # first use: lazy imports, zmq's own helpers
+    before = (me.num_threads(), me.num_fds(), _snapshot(server))
+    for _ in range(50):
+        session()
+    after = (me.num_threads(), me.num_fds(), _snapshot(server))
+    print(f"client threads {before[0]} -> {after[0]}, fds {before[1]} -> {after[1]}; "
+          f"server fds {before[2]['fds']} -> {after[2]['fds']}")
+    assert after[0] <= before[0], "client threads leaked"
+    assert after[1] <= before[1], "client file descriptors leaked"
+    assert after[2]["threads"] <= before[2]["threads"] and after[2]["fds"] <= before[2]["fds"]
