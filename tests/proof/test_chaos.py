@@ -486,3 +486,19 @@ def test_forced_cancel_kills_only_that_runs_worker(servers, tmp_path):
     killed = forced[0]["metadata"]["pid"]
     assert killed in pids_before and killed not in pids_after
     assert pids_before - {killed} <= pids_after, "the other run's worker was replaced too"
+
+
+def test_a_killed_servers_connection_file_is_found_stale_and_removed(servers, proof_dirs):
+    """SIGKILL leaves the connection file behind; discovery must notice the dead pid,
+    remove the file, and never offer the dead server to a client."""
+    from openhcs.runtime.connection import find_server
+
+    server = servers("--mode", "threads")
+    server.kill9()
+    assert server.connection_file.exists()  # nobody could clean up
+    done = subprocess.run([sys.executable, "-m", "openhcs", "server", "list"], capture_output=True, text=True,
+                          timeout=60, env=server_env(proof_dirs))
+    assert done.returncode in (0, 1), done
+    assert not server.connection_file.exists(), "stale connection file kept"
+    assert find_server(server.port, proof_dirs["runtime"]) is None
+    assert str(server.port) not in done.stdout, done.stdout  # the dead server is not listed
