@@ -132,7 +132,10 @@ class ZMQExecutionClient(ZMQClient):
         ``ServerUnavailable`` when the server dies meanwhile."""
         self.follow(execution_id)
         deadline = None if timeout is None else time.monotonic() + timeout
-        known = self.get_status(execution_id)
+        try:  # short: a dead server must be reported within seconds, not after all retries
+            known = self.get_status(execution_id, timeout=self.liveness_timeout, retries=1)
+        except ServerUnavailable as exc:
+            raise self._lost(execution_id, exc) from exc
         if known["status"] != "ok":
             return {"status": known["status"], "execution_id": execution_id,
                     "message": known.get("message") or "", "results": None}
@@ -161,10 +164,13 @@ class ZMQExecutionClient(ZMQClient):
         try:
             return self.get_status(execution_id, timeout=self.liveness_timeout, retries=0)
         except ServerUnavailable as exc:
-            pid = self.info.pid if self.info else "?"
-            raise ServerUnavailable(
-                f"execution server {self.host}:{self.port} (pid {pid}) stopped responding "
-                f"while run {execution_id} was in progress: {exc}") from exc
+            raise self._lost(execution_id, exc) from exc
+
+    def _lost(self, execution_id: str, exc: Exception) -> ServerUnavailable:
+        pid = self.info.pid if self.info else "?"
+        return ServerUnavailable(
+            f"execution server {self.host}:{self.port} (pid {pid}) stopped responding "
+            f"while run {execution_id} was in progress: {exc}")
 
     def _final_response(self, execution_id: str, event: dict, status: dict | None = None) -> dict:
         if status is None:
