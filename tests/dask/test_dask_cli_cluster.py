@@ -147,3 +147,21 @@ def test_lost_worker_is_retried_once_then_reported(cluster, tmp_path):
     assert "lost while running well B01" in error and "tcp://127.0.0.1:" in error
     assert "tried on 2 worker(s)" in error
     assert rec.terminal("B01") == ["failed"]
+
+
+def test_scheduler_lost_mid_run_ends_the_run_with_reasons(cluster, tmp_path):
+    address, client = cluster
+    plate = write_plate(tmp_path / "plate", marked=("A01",))
+    rec = Recorder()
+    steps = [FunctionStep(func=(diag.sleep_step, {"seconds": 30, "marker": MARKER}), name="slow")]
+    config = {"mode": "dask", "num_workers": 2, "dask_scheduler": address}
+    with started_run(plate, steps, tmp_path / "out", rec, **config) as (orch, box):
+        rec.wait_until(lambda evs: {"A01", "A02", "A03", "B01", "B02", "B03"} - {"A01"}
+                       <= {a for a, s, st, _ in evs if st == "completed" and s == "pipeline"}
+                       and any(e[0] == "A01" and e[1] == "slow" and e[2] == "started" for e in evs))
+        psutil.Process(client.run_on_scheduler(os.getpid)).kill()  # the scheduler's machine is gone
+    result = box["r"]  # started_run checked that the run ended (bounded wait)
+    assert result.status == "failed" and len(result.completed) == 5, result.to_dict()
+    assert result.failed == ["A01"]
+    assert "lost the connection to the Dask scheduler" in result.wells["A01"].error
+    assert rec.terminal("A01") == ["failed"]

@@ -220,9 +220,9 @@ class DaskBackend(WellBackend):
         self._closed = False
         # the channel listens on the interface that routes to the scheduler, which the
         # workers reach too (a client passed in may point at a remote cluster)
-        scheduler = config.dask_scheduler or getattr(self.client.scheduler, "address", None)
+        self._scheduler = config.dask_scheduler or getattr(self.client.scheduler, "address", None)
         self.hub = Hub(
-            channel_host_for(scheduler),
+            channel_host_for(self._scheduler),
             secrets.token_hex(16),
             on_message=self._on_message,
             on_command=self._on_command,
@@ -417,7 +417,10 @@ class DaskBackend(WellBackend):
             if state.cancelled:
                 self._finish(state, None)
             else:
-                reason = "Dask dropped the task (the scheduler connection was lost?)"
+                reason = (
+                    "Dask cancelled the task" if self.client.status == "running"
+                    else f"lost the connection to the Dask scheduler {self._scheduler}"
+                )
                 self._finish(state, WellOutcome(well=well, status=progress.FAILED, error=reason),
                              (progress.FAILED, {"error": reason, "traceback": None, "step": state.step}))
         elif kind == "killed":
@@ -457,6 +460,8 @@ class DaskBackend(WellBackend):
             state.terminal = True
             state.outcome, state.flush_by = None, None
             state.future = None  # released: Dask will not rerun a finished well
+        if not already and state.attempt is not None and not state.killed:
+            self.hub.send(state.attempt, {"k": "cancel"})  # a task still running stops early
         if outcome is None:
             if already:
                 outcome = WellOutcome(well=state.task.well, status=progress.CANCELLED)
