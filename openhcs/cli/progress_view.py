@@ -16,7 +16,7 @@ from openhcs.core import progress as ev
 
 
 class ProgressView:
-    def __init__(self, total_wells: int, console: Console | None = None) -> None:
+    def __init__(self, total_wells: int | None, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
         self._progress = Progress(
             TextColumn("{task.description:<14}"),
@@ -64,6 +64,10 @@ class ProgressView:
                 done = sum(self.counts.values())
                 summary = ", ".join(f"{v} {k}" for k, v in self.counts.items() if v)
                 self._progress.update(self._overall, completed=done, step=summary)
+
+    def set_total(self, total_wells: int | None) -> None:
+        """Number of wells, when it becomes known (``None``: unknown, an open bar)."""
+        self._progress.update(self._overall, total=total_wells)
 
     def message(self, text: str) -> None:
         self.console.print(text)

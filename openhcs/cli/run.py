@@ -126,7 +126,7 @@ def run_via_server(plate: Path, steps, config, wells, host: str, port: int) -> i
     from openhcs.cli.progress_view import ProgressView
     from openhcs.runtime.zmq_execution_client import ZMQExecutionClient
 
-    view = ProgressView(0)
+    view = ProgressView(None)
 
     def on_progress(message: dict) -> None:
         if message.get("well_id") and message.get("step"):
@@ -140,9 +140,7 @@ def run_via_server(plate: Path, steps, config, wells, host: str, port: int) -> i
             )
             execution_id = submitted["execution_id"]
             view.message(f"execution {execution_id} accepted by server {host}:{port}")
-            status = client.get_status(execution_id)
-            total = len((status.get("execution") or status).get("summary", {}).get("wells") or [])
-            view._progress.update(view._overall, total=total or None)
+            view.set_total(_count_wells(plate, wells))
             interrupts = 0
             while True:
                 try:
@@ -155,6 +153,20 @@ def run_via_server(plate: Path, steps, config, wells, host: str, port: int) -> i
                     client.cancel_execution(execution_id, force=interrupts > 1)
     _print_result(response.get("results") or {}, response["status"], response.get("message"))
     return EXIT_CODES.get(response["status"], 1)
+
+
+def _count_wells(plate: Path, wells) -> int | None:
+    """Wells the run will process, for the progress bar (None when the plate is not
+    visible from here, e.g. on a remote server's disk)."""
+    if wells:
+        return len(wells)
+    from openhcs.io.detect import open_plate
+    from openhcs.io.errors import PlateError
+
+    try:
+        return len(open_plate(plate, validate=False).wells)
+    except PlateError:
+        return None
 
 
 def _print_result(result: dict, status: str, message: str | None = None) -> None:
