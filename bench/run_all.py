@@ -62,6 +62,7 @@ class BenchRun:
     data: object = None
     rows: list[Row] = field(default_factory=list)
     unparsed: list[str] = field(default_factory=list)
+    from_bench_rows: bool = False
 
 
 # --------------------------------------------------------------------------- running
@@ -114,7 +115,7 @@ def run_bench(name: str, timeout: float, echo: bool = True) -> BenchRun:
     run.stdout = "\n".join(lines)
     if echo:
         print(f"== bench_{name}: {run.status} in {run.seconds:.0f} s", flush=True)
-        print(run.stdout, flush=True)
+        print("\n".join(ln for ln in run.stdout.splitlines() if not ln.startswith(ROW_PREFIX)), flush=True)
         if run.status != "ok":
             print(run.stderr[-3000:], file=sys.stderr, flush=True)
     PARSERS.get(name, parse_generic)(run)
@@ -131,24 +132,86 @@ def _f(text: str) -> float:
 
 
 def _bench_rows(run: BenchRun) -> list[str]:
-    """Take ``BENCH_ROW {json}`` lines; return the other lines."""
-    rest = []
+    """Turn ``BENCH_ROW {json}`` lines into rows (grouped like the text rows below); return
+    the other lines — which are not parsed again when a bench printed BENCH_ROW lines."""
+    entries, rest = [], []
     for line in run.stdout.splitlines():
         if line.startswith(ROW_PREFIX):
             try:
                 d = json.loads(line[len(ROW_PREFIX):])
-                run.rows.append(Row(str(d.get("measure", "?")), str(d.get("figure", "?")),
-                                    str(d.get("baseline", "none measured")), str(d.get("ratio", "—")),
-                                    str(d.get("target", "—")), d.get("ok")))
-                continue
             except ValueError:
-                pass
-        rest.append(line)
+                rest.append(line)
+                continue
+            entries.append({"measure": str(d.get("measure") or "?"), "figure": str(d.get("figure") or ""),
+                            "against": str(d.get("baseline") or ""), "ratio": d.get("ratio"),
+                            "target": d.get("target"), "ok": d.get("ok")})
+        else:
+            rest.append(line)
+    if entries:
+        run.rows += _group(entries)
+        run.from_bench_rows = True
     return rest
+
+
+_TARGET_ONLY = re.compile(r"^of (?P<target>" + _NUM + r"\s?[^\s,()]*) target(?P<rest>.*)$")
+_TARGET_IN = re.compile(r",?\s*target (?P<target>[<>]=?\s*\S+)")
+
+
+def _ratio_text(ratio) -> str:
+    if ratio is None or ratio == "":
+        return "—"
+    try:
+        return f"{_f(str(ratio)):.2f}x"
+    except ValueError:
+        return str(ratio)
+
+
+def _group(entries: list[dict]) -> list[Row]:
+    """Rows of one measure (a figure, then rows with an empty figure for the same measure)
+    become one table row per measured baseline; rows against a target ("of 1.0 s target")
+    give the group its target, with the direction read from OK/MISS and the ratio."""
+    groups: list[dict] = []
+    for e in entries:
+        if e["figure"] or not groups:
+            groups.append({"measure": e["measure"], "figure": e["figure"] or "?", "baselines": [],
+                           "target": None, "ok": None})
+        group = groups[-1]
+        ok, against = e["ok"], e["against"].strip()
+        if ok is not None:
+            group["ok"] = ok if group["ok"] is None else (group["ok"] and ok)
+        if e.get("target"):
+            group["target"] = str(e["target"])
+        only = _TARGET_ONLY.match(against)
+        if only:
+            try:
+                ratio = _f(str(e["ratio"]))  # figure / target: with OK/MISS this gives the direction
+            except (TypeError, ValueError):
+                ratio = 1.0
+            op = "" if ok is None or ratio == 1 else ("<=" if (ratio < 1) == ok else ">=")
+            group["target"] = group["target"] or (f"{op} {only['target']}".strip() + (
+                f" ({only['rest'].strip(' ()')})" if only["rest"].strip() else ""))
+            continue
+        within = _TARGET_IN.search(against)
+        if within:
+            group["target"] = group["target"] or within["target"]
+            against = against[: within.start()].strip()
+        group["baselines"].append((against.removeprefix("of ").strip(), _ratio_text(e["ratio"])))
+    rows = []
+    for g in groups:
+        if g["baselines"]:
+            for i, (baseline, ratio) in enumerate(g["baselines"]):
+                rows.append(Row(g["measure"], g["figure"] if i == 0 else "″", baseline, ratio,
+                                g["target"] or "—", g["ok"] if i == 0 else None))
+        else:
+            rows.append(Row(g["measure"], g["figure"], "none measured (target only)", "—",
+                            g["target"] or "—", g["ok"]))
+    return rows
 
 
 def parse_core(run: BenchRun) -> None:
     lines = _bench_rows(run)
+    if run.from_bench_rows:
+        return
     d = run.data if isinstance(run.data, dict) else None
     try:
         s, o, m = d["speedup"], d["overhead"], d["memory"]
@@ -177,47 +240,24 @@ def parse_core(run: BenchRun) -> None:
 
 _RUNTIME_ROW = re.compile(
     r"^(?P<name>.{44}) (?P<value>.{22})   \s*(?P<ratio>" + _NUM + r")x (?P<against>.*?)(?P<flag>  OK|  MISS)?$")
-_TARGET_ONLY = re.compile(r"^of (?P<target>" + _NUM + r"\s?[^\s,()]*) target(?P<rest>.*)$")
-_TARGET_IN = re.compile(r",?\s*target (?P<target>[<>]=?\s*\S+)")
 
 
 def parse_runtime(run: BenchRun) -> None:
     """Rows printed by bench_runtime.row(): a named row, then '' rows for the same measure."""
-    groups: list[dict] = []
-    for line in _bench_rows(run):
+    lines = _bench_rows(run)
+    if run.from_bench_rows:
+        return
+    entries = []
+    for line in lines:
         match = _RUNTIME_ROW.match(line)
         if not match or "ratio" in match["value"]:
             if line.strip() and not line.startswith(("openhcs runtime bench", "measure ")):
                 run.unparsed.append(line)
             continue
-        name, against = match["name"].strip(), match["against"].strip()
-        flag = None if match["flag"] is None else match["flag"].strip() == "OK"
-        if name or not groups:
-            groups.append({"measure": name or "?", "figure": match["value"].strip(), "baselines": [],
-                           "target": None, "ok": None})
-        group = groups[-1]
-        if flag is not None:
-            group["ok"] = flag if group["ok"] is None else (group["ok"] and flag)
-        only = _TARGET_ONLY.match(against)
-        if only:
-            ratio = _f(match["ratio"])  # figure / target: with OK/MISS this tells the direction
-            op = "" if flag is None or ratio == 1 else ("<=" if (ratio < 1) == flag else ">=")
-            group["target"] = f"{op} {only['target']}".strip() + (
-                f" ({only['rest'].strip(' ()')})" if only["rest"].strip() else "")
-            continue
-        within = _TARGET_IN.search(against)
-        if within:
-            group["target"] = within["target"]
-            against = against[: within.start()].strip()
-        group["baselines"].append((against.removeprefix("of ").strip(), f"{_f(match['ratio']):.2f}x"))
-    for g in groups:
-        if g["baselines"]:
-            for i, (baseline, ratio) in enumerate(g["baselines"]):
-                run.rows.append(Row(g["measure"], g["figure"] if i == 0 else "″", baseline, ratio,
-                                    g["target"] or "—", g["ok"] if i == 0 else None))
-        else:
-            run.rows.append(Row(g["measure"], g["figure"], "none measured (target only)", "—",
-                                g["target"] or "—", g["ok"]))
+        entries.append({"measure": match["name"].strip(), "figure": match["value"].strip(),
+                        "against": match["against"].strip(), "ratio": match["ratio"], "target": None,
+                        "ok": None if match["flag"] is None else match["flag"].strip() == "OK"})
+    run.rows += _group(entries)
 
 
 _TARGET = re.compile(r"\(target (?P<op>[<>]=?)\s*(?P<value>" + _NUM + r")\s*(?P<unit>x|ms|s|MB)?[^)]*\)")
@@ -254,7 +294,10 @@ def parse_text_line(line: str) -> Row | None:
 def parse_generic(run: BenchRun) -> None:
     """Lines ``measure: baseline-label A unit, figure-label B unit, ... (target OP V unit)``:
     the first labelled number is the baseline, the second the figure."""
-    for line in _bench_rows(run):
+    lines = _bench_rows(run)
+    if run.from_bench_rows:
+        return
+    for line in lines:
         if ":" not in line:
             if line.strip():
                 run.unparsed.append(line)
@@ -356,7 +399,8 @@ def render(runs: list[BenchRun], info: dict[str, str], started: str, seconds: fl
         if run.status == "missing":
             out += [f"`bench/bench_{run.name}.py` is not in the repository yet.", ""]
             continue
-        out += ["```", run.stdout.rstrip() or "(no output)", "```", ""]
+        shown = "\n".join(ln for ln in run.stdout.splitlines() if not ln.startswith(ROW_PREFIX))
+        out += ["```", shown.rstrip() or "(no output)", "```", ""]
         if run.unparsed:
             out += ["Lines not turned into table rows (shown above as printed): "
                     + "; ".join(f"`{ln.strip()}`" for ln in run.unparsed[:6]), ""]
