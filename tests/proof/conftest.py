@@ -33,9 +33,9 @@ long_only = pytest.mark.skipif(not LONG, reason="long variant: set OPENHCS_LONG_
 def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.02):
     """Re-check ``predicate`` until it is truthy; fail with ``what`` after ``timeout`` s.
 
-    Used only where no event exists to block on (a process's exit seen from a non-parent,
-    a file appearing); the wait between checks is an ``Event.wait`` that never sleeps past
-    the deadline.
+    Used only where no event exists to block on (a line appearing in a server's log file,
+    a thread reaching its wait); the wait between checks is an ``Event.wait`` that never
+    sleeps past the deadline.
     """
     deadline = time.monotonic() + timeout
     pause = threading.Event()

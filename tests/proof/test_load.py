@@ -194,6 +194,7 @@ def test_100_consecutive_runs_leak_nothing(server, tmp_path):
 
 
 @long_only
+@pytest.mark.slow
 @pytest.mark.timeout(3600)
 def test_1000_consecutive_runs_leak_nothing(server, tmp_path):
     before, after, times = _consecutive_runs(server, tmp_path, 1000)
