@@ -19,6 +19,7 @@ for ``status`` once, and a server that does not answer is reported with
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -108,7 +109,10 @@ class ZMQExecutionClient(ZMQClient):
         config_code = None
         if global_config is not None or pipeline_config is not None:
             config_code = generate_config_code(global_config, pipeline_config)
-        msg = Execute(request_id=request_id or new_id(), plate_id=str(plate_id), pipeline_code=code,
+        plate = str(plate_id)
+        if self._is_local() and not os.path.isabs(plate):
+            plate = os.path.abspath(plate)  # the server's working folder is not ours
+        msg = Execute(request_id=request_id or new_id(), plate_id=plate, pipeline_code=code,
                       config_code=config_code, config_params=config_params,
                       wells=list(wells) if wells else None)
         # Tell the listener first: it then follows the run from its ``queued`` event

@@ -193,3 +193,11 @@ def test_requests_before_connect_fail_clearly():
     client = ZMQExecutionClient(port=1)
     with pytest.raises(ServerUnavailable, match="connect"):
         client.get_status()
+
+
+def test_relative_plate_path_is_resolved_for_a_local_server(client, plate, monkeypatch):
+    monkeypatch.chdir(plate.parent)  # the server was started from another folder
+    response = client.execute_pipeline(plate_id="plate", pipeline_steps=steps.noop_pipeline(),
+                                       wells=["A01"], global_config=PROC2, timeout=60)
+    assert response["status"] == "complete", response["message"]
+    assert response["execution"]["plate_id"] == str(plate)
