@@ -2,9 +2,10 @@
 
 ``dask scheduler`` and two ``dask worker --nworkers 1 --nthreads 1`` processes on loopback
 (each worker under its own nanny, as a deployment would run them), reached only through
-``GlobalPipelineConfig(mode='dask', dask_scheduler=ADDRESS)``. The cluster is started per
-test because two of the tests replace worker processes; every process is stopped by its
-handle in teardown (terminate, wait, kill).
+``GlobalPipelineConfig(mode='dask', dask_scheduler=ADDRESS)`` — directly, and through a
+real execution server process and its client. The cluster is started per test because
+most of the tests replace worker processes or kill the scheduler; every process is
+stopped by its handle in teardown (terminate, wait, kill).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import psutil
 import pytest
@@ -165,3 +167,34 @@ def test_scheduler_lost_mid_run_ends_the_run_with_reasons(cluster, tmp_path):
     assert result.failed == ["A01"]
     assert "lost the connection to the Dask scheduler" in result.wells["A01"].error
     assert rec.terminal("A01") == ["failed"]
+
+
+def test_execution_server_runs_on_the_cluster_with_gapless_progress(cluster, tmp_path, isolated_dirs):
+    from openhcs.core.config import GlobalPipelineConfig
+    from openhcs.runtime.lifecycle import spawn_server, stop_server
+    from openhcs.runtime.zmq_base import find_free_port
+    from openhcs.runtime.zmq_execution_client import ZMQExecutionClient
+
+    address, client = cluster
+    plate = write_plate(tmp_path / "plate")
+    reference = run(plate, STEPS, tmp_path / "proc", mode="processes", num_workers=2)
+    config = GlobalPipelineConfig(mode="dask", num_workers=2, dask_scheduler=address,
+                                  output_dir=str(tmp_path / "dask"))
+    server = spawn_server(find_free_port(), host="127.0.0.1", persistent=False, args=[], timeout=30)
+    messages: list[dict] = []
+    try:
+        with ZMQExecutionClient(port=server.info.data_port, progress_callback=messages.append) as remote:
+            response = remote.execute_pipeline(plate_id=str(plate), pipeline_steps=STEPS,
+                                               global_config=config, timeout=120)
+    finally:
+        stop_server(server.info, popen=server.popen, wait=15)
+    assert response["status"] == "complete", response
+    mine = [m for m in messages if m["execution_id"] == response["execution_id"]]
+    seqs = [m["seq"] for m in mine]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # no gaps, in order
+    progress = [m for m in mine if "well_id" in m]
+    for well in ("A01", "A02", "A03", "B01", "B02", "B03"):
+        got = [(m["step"], m["status"]) for m in progress if m["well_id"] == well]
+        assert got == seed_sequence(["copy", "measure"]), well
+    out = tmp_path / "dask" / plate.name
+    assert_same_outputs(reference, SimpleNamespace(output_dir=out, summary_path=out / "summary.csv"))

@@ -41,7 +41,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from distributed.diagnostics.plugin import WorkerPlugin
+try:
+    from distributed.diagnostics.plugin import WorkerPlugin
+except ImportError as exc:  # an optional dependency: say how to get it
+    raise ImportError("mode='dask' needs Dask distributed: pip install 'openhcs[dask]'") from exc
 
 from openhcs.core import progress
 from openhcs.core.config import GlobalPipelineConfig
