@@ -98,6 +98,7 @@ def test_server_killed_mid_run_is_reported_lost_and_the_run_shows_interrupted(se
     server = servers("--workers", "1", "--mode", "processes")
     recorder = EventRecorder()
     client, eid = _start_slow_run(server, tmp_path, recorder)
+    queued = client.submit_pipeline(plate_id=str(tmp_path / "plate"), pipeline_steps=copy_steps())["execution_id"]
     outcome: dict = {}
     waiter = start_waiter(client, eid, outcome)
     try:
@@ -113,17 +114,23 @@ def test_server_killed_mid_run_is_reported_lost_and_the_run_shows_interrupted(se
     assert took <= LOST_WITHIN_S, f"server loss reported after {took:.2f}s"
     assert str(server.pid) in str(outcome["error"]) or "stopped responding" in str(outcome["error"])
 
-    # restart on the same port and data folder: the run it had in flight is 'interrupted'
+    # restart on the same port and data folder: the runs it had in flight (running and
+    # queued) are 'interrupted' — in the history file, in the CLI, and to a new client
     restarted = servers("--workers", "1", "--mode", "processes", port=server.port)
     assert restarted.ping() is not None
     with RunHistory(proof_dirs["data"] / "history.sqlite") as history:
-        run = history.get(eid)
-    assert run is not None and run["state"] == "interrupted", run
+        states = {run_id: (history.get(run_id) or {}).get("state") for run_id in (eid, queued)}
+    assert states == {eid: "interrupted", queued: "interrupted"}, states
     done = subprocess.run([sys.executable, "-m", "openhcs", "history", "--json"], capture_output=True,
                           text=True, timeout=60, env=server_env(proof_dirs))
     assert done.returncode == 0, done.stderr
     listed = {r["execution_id"]: r for r in json.loads(done.stdout)}
-    assert listed[eid]["state"] == "interrupted"
+    assert listed[eid]["state"] == listed[queued]["state"] == "interrupted"
+    with restarted.client() as late:
+        t0 = time.monotonic()
+        final = late.wait_for_completion(eid, timeout=30)
+        assert time.monotonic() - t0 <= LOST_WITHIN_S
+    assert final["status"] == "interrupted", final
 
 
 def test_workers_do_not_outlive_a_killed_server(servers, tmp_path):
