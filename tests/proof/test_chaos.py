@@ -37,6 +37,7 @@ from tests.proof.conftest import (
 )
 
 LOST_WITHIN_S = 3.0
+TERMINAL = ("complete", "failed", "cancelled")
 
 
 def slow_marked_steps(seconds: float = 60.0):
@@ -509,3 +510,44 @@ def test_a_killed_servers_connection_file_is_found_stale_and_removed(servers, pr
     assert not server.connection_file.exists(), "stale connection file kept"
     assert find_server(server.port, proof_dirs["runtime"]) is None
     assert str(server.port) not in done.stdout, done.stdout  # the dead server is not listed
+
+
+@pytest.mark.parametrize("mode", ["threads", "processes"])
+def test_cancel_racing_the_end_of_runs_leaves_one_consistent_outcome(servers, tmp_path, proof_dirs, mode):
+    """Cancels sent at every moment of short runs (before start, mid-well, as the run
+    ends, after it ended): each run ends in exactly one terminal state, published once as
+    the last event, and status and history agree with it."""
+    server = servers("--workers", "2", "--mode", mode, "--max-concurrent-runs", "2")
+    plate = write_plate(tmp_path / "plate", wells=("A01", "A02", "A03"), sites=1, channels=1, size=16)
+    steps = plate_steps((diag.sleep_step, {"seconds": 0.02}, "tick"), (diag.passthrough, None, "copy"))
+    recorder = EventRecorder()
+    runs = []
+    with server.client(progress_callback=recorder) as client:
+        for i in range(24):
+            eid = client.submit_pipeline(plate_id=str(plate), pipeline_steps=steps)["execution_id"]
+            wait_for_seq = i % 12  # 0: cancel at once; 1-10: mid-run; 11: after the run ended
+            if wait_for_seq == 11:
+                recorder.wait_for(lambda e, eid=eid: e.get("execution_id") == eid and e.get("final_seq"), 30,
+                                  f"the end of run {i}")
+            elif wait_for_seq:
+                recorder.wait_for(lambda e, eid=eid, n=wait_for_seq: e.get("execution_id") == eid and (
+                    e.get("seq", 0) >= n or e.get("final_seq")), 30, f"event {wait_for_seq} of run {i}")
+            reply = client.cancel_execution(eid, axis_ids=["A02"] if i % 3 == 1 else None)
+            assert reply["status"] == "ok", reply
+            runs.append(eid)
+        finals = {eid: client.wait_for_completion(eid, timeout=60) for eid in runs}
+        statuses = {eid: client.get_status(eid)["execution"]["state"] for eid in runs}
+    with RunHistory(proof_dirs["data"] / "history.sqlite") as history:
+        recorded = {eid: history.get(eid)["state"] for eid in runs}
+    outcomes = set()
+    for eid in runs:
+        state = finals[eid]["status"]
+        outcomes.add(state)
+        assert state in ("complete", "cancelled"), finals[eid]
+        assert statuses[eid] == recorded[eid] == state, (eid, state, statuses[eid], recorded[eid])
+        events = [e for e in recorder.events if e.get("execution_id") == eid]
+        terminal = [e for e in events if e.get("type") == "run" and e.get("status") in TERMINAL]
+        assert len(terminal) == 1 and terminal[0] is events[-1], [e.get("status") for e in events][-5:]
+        assert_contiguous([e["seq"] for e in events], f"events of {eid}")
+        assert terminal[0]["final_seq"] == events[-1]["seq"]
+    assert outcomes == {"complete", "cancelled"}, f"the races never produced both outcomes: {outcomes}"
