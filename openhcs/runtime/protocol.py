@@ -307,7 +307,8 @@ class Session:
         self.window = window
         self.check_replay = check_replay
         self._max_remembered = max_remembered
-        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._seen: OrderedDict[str, tuple[float, float]] = OrderedDict()  # id -> (received, stamp)
+        self._floor = float("-inf")
 
     # ---------------------------------------------------------------- signing
     def sign(self, body: bytes, header: bytes = HEADER) -> bytes:
@@ -365,16 +366,24 @@ class Session:
                 STALE, f"message timestamp is {now - msg.timestamp:+.1f}s away from server time "
                 f"(window {self.window:.0f}s)", msg.request_id, msg.msg_id,
             )
+        if msg.timestamp <= self._floor:
+            raise ProtocolError(
+                STALE, "message is older than ids this server still remembers (flood guard)",
+                msg.request_id, msg.msg_id)
         seen = self._seen
         while seen:
-            oldest_id, oldest_at = next(iter(seen.items()))
-            if oldest_at >= now - self.window and len(seen) < self._max_remembered:
+            received, stamp = next(iter(seen.values()))
+            if received >= now - self.window and len(seen) < self._max_remembered:
                 break
             seen.popitem(last=False)
+            if received >= now - self.window:
+                # forgotten while still inside the window: refuse anything as old as it,
+                # so a replay of a forgotten id can never be accepted
+                self._floor = max(self._floor, stamp)
         if msg.msg_id in seen:
             raise ProtocolError(REPLAYED, f"message {msg.msg_id} was already received",
                                 msg.request_id, msg.msg_id)
-        seen[msg.msg_id] = now
+        seen[msg.msg_id] = (now, msg.timestamp)
 
 
 def _diagnose(body: bytes, exc: Exception) -> ProtocolError:

@@ -178,8 +178,8 @@ class ZMQExecutionClient(ZMQClient):
 
     def _final_response(self, execution_id: str, event: dict, status: dict | None = None) -> dict:
         if status is None:
-            try:
-                status = self.get_status(execution_id)
+            try:  # short, like the liveness check: the server may be stopping right now
+                status = self.get_status(execution_id, timeout=self.liveness_timeout, retries=1)
             except ServerUnavailable:  # e.g. the server shut down right after the run
                 status = {}
         run = status.get("execution") or {}

@@ -54,7 +54,6 @@ from openhcs.runtime.runs import (
     EventsExpired,
     Finished,
     RunBook,
-    RunState,
     Started,
     Submitted,
     WellProgress,
@@ -196,9 +195,13 @@ class ZMQExecutionServer(ZMQServer):
                             state=record.state.value, message=f"run already {record.state.value}")
         axes = None if msg.axis_ids is None else tuple(a.strip().upper() for a in msg.axis_ids)
         self._cancel(msg.execution_id, axes, msg.force, msg.grace_seconds)
+        # the run's real state: 'cancelling' for the whole run (or already 'cancelled' if
+        # it was queued); a cancel of some wells leaves the run 'running'
+        state = self.runs.get(msg.execution_id).state.value
+        what = f"wells {', '.join(axes)}" if axes else "the run"
         return reply_to(msg, CancelReply, status="ok", execution_id=msg.execution_id,
-                        state=RunState.CANCELLING.value, axis_ids=list(axes) if axes else None,
-                        force=msg.force, message="cancellation requested")
+                        state=state, axis_ids=list(axes) if axes else None,
+                        force=msg.force, message=f"cancellation of {what} requested")
 
     def _handle_events(self, msg: Events):
         eid = msg.execution_id
@@ -294,7 +297,7 @@ class ZMQExecutionServer(ZMQServer):
             message = _result_message(results)
             if status == "failed":
                 error = "; ".join(f"{w}: {e}" for w, e in _well_errors(results).items())[:2000] or None
-        except Exception as exc:
+        except BaseException as exc:  # incl. SystemExit/KeyboardInterrupt raised by user code
             status, message = "failed", f"{type(exc).__name__}: {exc}"
             error, tb = message, traceback.format_exc()
             log.warning("run %s failed: %s", eid, message)
@@ -422,18 +425,20 @@ class ZMQExecutionServer(ZMQServer):
 
     def on_stop(self) -> None:
         """Cancel what still runs, wait (bounded) for run threads, close the pool."""
-        for run in list(self.active_executions.values()):
+        for eid, run in list(self.active_executions.items()):
             with run.lock:
                 orch = run.orchestrator
             if orch is not None:
                 orch.cancel(None, force=True, grace=0.0)
-            elif run.future is not None:
-                run.future.cancel()
+            elif run.future is not None and run.future.cancel():
+                self._finish(eid, "cancelled", "server stopped before the run started", None, None, None)
         futures = [r.future for r in self.active_executions.values() if r.future is not None]
         if futures:
             wait_futures(futures, timeout=SHUTDOWN_EXTRA_SECONDS)
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._drain_posted(limit=None)  # final events of runs that just ended (state + history)
+        for eid in list(self.active_executions):  # run threads stuck in user code
+            self._finish(eid, "cancelled", "server stopped before the run finished", None, None, None)
         with self._pool_lock:
             if self._pool is not None:
                 self._pool.close()

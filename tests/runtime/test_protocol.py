@@ -197,3 +197,17 @@ def test_deeply_nested_and_unhashable_bodies_are_refused_not_raised():
         with pytest.raises(p.ProtocolError) as err:
             s.deserialize(frames_for(s, body))
         assert err.value.code == code
+
+
+def test_replay_guard_never_accepts_a_forgotten_id():
+    server = p.Session(KEY, check_replay=True, window=60, max_remembered=100)
+    client = p.Session(KEY)
+    now = time.time()
+    captured = client.serialize(p.Ping(timestamp=now))
+    server.deserialize(captured, now=now)
+    for i in range(150):  # a flood pushes the captured id out of memory inside the window
+        server.deserialize(client.serialize(p.Ping(timestamp=now + 0.001 * (i + 1))), now=now + 1)
+    with pytest.raises(p.ProtocolError) as err:
+        server.deserialize(captured, now=now + 2)
+    assert err.value.code in (p.REPLAYED, p.STALE)
+    server.deserialize(client.serialize(p.Ping(timestamp=now + 3)), now=now + 3)  # fresh ones pass
