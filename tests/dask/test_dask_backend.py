@@ -18,12 +18,15 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tifffile
 
 from openhcs.core.config import GlobalPipelineConfig
+from openhcs.core.executors import dask_backend as db
 from openhcs.core.orchestrator.orchestrator import PipelineOrchestrator
 from openhcs.core.steps import FunctionStep
 from openhcs.processing import diagnostics as diag
+from tests.core.plates import MARKER, write_plate
 
 STEPS = [
     FunctionStep(func=diag.passthrough, name="copy"),
@@ -128,14 +131,7 @@ def assert_same_outputs(a, b):
 
 
 # --------------------------------------------------------------------------- tests
-import pytest  # noqa: E402
-
-from openhcs.core.executors import dask_backend as db  # noqa: E402
-from tests.core.plates import MARKER, write_plate  # noqa: E402
-
 DASK = {"mode": "dask", "num_workers": 2}
-
-
 HELLO_TIMEOUT_S = 3.0  # what the cluster's workers wait for the progress channel
 
 
