@@ -137,14 +137,16 @@ class ServerHandle:
         finally:
             ctx.term()
 
-    def stop(self) -> None:
-        """The lifecycle contract (ask → SIGTERM → SIGKILL), then no child may remain."""
+    def stop(self) -> list[int]:
+        """The lifecycle contract (ask → SIGTERM → SIGKILL); then every child the server
+        was ever seen with must exit within 5 s. Returns the pids that had to be killed
+        (each one a process that outlived its server)."""
         self.children()
         if self.alive():
             lifecycle.stop_server(self.info, popen=self.popen, wait=15, term_wait=5)
         else:
             self.popen.wait()
-        reap(list(self.known_children.values()), timeout=5)
+        return reap(list(self.known_children.values()), timeout=5)
 
     def kill9(self) -> None:
         """SIGKILL the server by pid (a crash), reap it; its workers are left to exit."""
@@ -203,10 +205,10 @@ def servers(proof_dirs) -> Iterator[Callable[..., ServerHandle]]:
         return handle
 
     yield start
-    for handle in reversed(started):
-        handle.stop()
+    outlived = [pid for handle in reversed(started) for pid in handle.stop()]
     for handle in started:
         assert not handle.alive()
+    assert not outlived, f"processes outlived their server and had to be killed: {outlived}"
 
 
 @pytest.fixture

@@ -87,7 +87,8 @@ def fuzz_server(tmp_path_factory):
         handle.plate = plate
         yield handle
     finally:
-        handle.stop()
+        outlived = handle.stop()
+    assert not outlived, f"processes outlived their server: {outlived}"
 
 
 @pytest.fixture(scope="module")
