@@ -74,10 +74,12 @@ MAX_STARTS = 2
 #: wait on a worker that may die (Dask would count them as suspicious). And the nanny's
 #: default ``MALLOC_TRIM_THRESHOLD_=65536`` is dropped: it makes every large numpy
 #: temporary a fresh mmap with page faults, which made the demo pipeline's steps ~1.5x
-#: slower than in the process pool (measured on 2 cores).
+#: slower than in the process pool (measured on 2 cores). The statistical profiler (a
+#: stack sample every 10 ms, under the GIL) feeds only the dashboard, which is off here.
 LOCAL_SCHEDULER_CONFIG = {
     "distributed.scheduler.worker-saturation": 1.0,
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
 }
 
 
