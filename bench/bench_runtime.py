@@ -114,7 +114,7 @@ class BurstServer(ZMQExecutionServer):
     # exactly as the orchestrator's callback would.
     def _run_thread(self, run):
         eid = run.execution_id
-        n = int(run.request.plate_id)
+        n = int(run.request.plate_id.rsplit("/", 1)[-1])  # the client made it an absolute path
         self.post(("started", eid, time.time()))
         post = self.post
         for i in range(n):

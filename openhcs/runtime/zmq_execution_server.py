@@ -158,7 +158,17 @@ class ZMQExecutionServer(ZMQServer):
         self._emit_run(execution_id, "queued", request_id=msg.request_id)
         self._save(record)
         run.future = self._executor.submit(self._run_thread, run)
+        run.future.add_done_callback(lambda f, eid=execution_id: self._run_thread_done(eid, f))
         return reply_to(msg, Accepted, execution_id=execution_id, state=record.state.value)
+
+    def _run_thread_done(self, execution_id: str, future: Future) -> None:
+        """Belt and braces: a run thread that died without reporting still ends its run."""
+        if future.cancelled() or future.exception() is None:
+            return
+        exc = future.exception()
+        message = f"run thread crashed: {type(exc).__name__}: {exc}"
+        tb = "".join(traceback.format_exception(exc))
+        self.post(("finished", execution_id, "failed", message, None, message, tb))
 
     def _handle_status(self, msg: Status):
         server = self._server_info()

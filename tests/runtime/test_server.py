@@ -346,3 +346,33 @@ def test_posted_items_never_wait_for_a_heartbeat(runtime_env):
         server.request_stop()
         loop.join(timeout=10)
     assert sorted(handled) == list(range(n))
+
+
+def test_a_crashed_run_thread_still_ends_its_run(runtime_env):
+    """If a run thread dies before reporting (a bug), the run fails with the traceback
+    instead of staying queued forever."""
+    import subprocess
+    import sys
+
+    from openhcs.runtime.lifecycle import stop_server
+    from openhcs.runtime.zmq_base import find_free_port
+
+    code = (
+        "import sys\n"
+        "from openhcs.runtime.zmq_execution_server import ZMQExecutionServer\n"
+        "class Broken(ZMQExecutionServer):\n"
+        "    def _run_thread(self, run):\n"
+        "        raise RuntimeError('bug before reporting')\n"
+        "s = Broken(int(sys.argv[1])); s.bind(); print('READY', flush=True); s.serve_forever()\n"
+    )
+    port = find_free_port()
+    proc = subprocess.Popen([sys.executable, "-c", code, str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "READY"
+        with ZMQExecutionClient(port=port) as client:
+            response = client.execute_pipeline(plate_id="/nowhere", pipeline_steps="x", timeout=30)
+        assert response["status"] == "failed"
+        assert "bug before reporting" in response["message"] and "RuntimeError" in response["traceback"]
+    finally:
+        proc.stdout.close()
+        stop_server(find_server(port), popen=proc)
