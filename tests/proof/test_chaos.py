@@ -581,8 +581,9 @@ def interleaving_server(tmp_path_factory, request):
 
 
 @pytest.mark.allow_leaks  # forced cancels replace the module server's workers; its fixture reaps them
-@settings(max_examples=int(os.environ.get("OPENHCS_INTERLEAVINGS", "25")), deadline=None, derandomize=True,
-          database=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=int(os.environ.get("OPENHCS_INTERLEAVINGS", "25")), deadline=None,
+          derandomize=os.environ.get("OPENHCS_FUZZ_RANDOM") != "1", database=None,
+          suppress_health_check=list(HealthCheck))
 @given(actions=ACTIONS)
 def test_random_interleavings_of_submit_cancel_status_and_events(interleaving_server, actions):
     """Hypothesis interleaves submits, cancels (run, wells, unknown wells, forced),
