@@ -115,6 +115,9 @@ class WorkerPool:
             for w in self._workers:
                 if w.task and w.task.task_id == task_id:
                     w.task.killed = True
+                    # Doomed: it may still report this task done before its death shows,
+                    # and must never be handed another run's well in between.
+                    w.ready = False
                     pid = w.process.pid
                     log.warning("killing worker pid %s running task %s", pid, task_id)
                     w.process.kill()
