@@ -13,29 +13,7 @@ from openhcs.core.orchestrator.orchestrator import PipelineOrchestrator
 from openhcs.core.steps import FunctionStep
 from openhcs.processing import diagnostics as diag
 from tests.core.plates import MARKER, write_plate
-
-
-class Recorder:
-    """Collects progress events and lets a test wait for one."""
-
-    def __init__(self):
-        self.events: list[tuple] = []
-        self.cond = threading.Condition()
-
-    def __call__(self, axis_id, step, status, metadata):
-        with self.cond:
-            self.events.append((axis_id, step, status, metadata))
-            self.cond.notify_all()
-
-    def wait_for(self, predicate, timeout=30):
-        with self.cond:
-            assert self.cond.wait_for(lambda: any(predicate(e) for e in self.events), timeout), (
-                f"event not seen; got {self.events[-5:]}"
-            )
-
-    def for_well(self, well):
-        return [(s, st) for a, s, st, _ in self.events if a == well]
-
+from tests.core.recorder import Recorder
 
 STEPS = [
     FunctionStep(func=diag.passthrough, name="copy"),

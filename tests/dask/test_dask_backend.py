@@ -27,43 +27,12 @@ from openhcs.core.orchestrator.orchestrator import PipelineOrchestrator
 from openhcs.core.steps import FunctionStep
 from openhcs.processing import diagnostics as diag
 from tests.core.plates import MARKER, write_plate
+from tests.core.recorder import Recorder
 
 STEPS = [
     FunctionStep(func=diag.passthrough, name="copy"),
     FunctionStep(func=diag.mean_intensity, name="measure", variable_components=("site",)),
 ]
-
-
-class Recorder:
-    """Collects progress events and lets a test wait for one (with a deadline)."""
-
-    def __init__(self):
-        self.events: list[tuple] = []
-        self.cond = threading.Condition()
-
-    def __call__(self, axis_id, step, status, metadata):
-        with self.cond:
-            self.events.append((axis_id, step, status, metadata))
-            self.cond.notify_all()
-
-    def wait_for(self, predicate, timeout=60):
-        with self.cond:
-            assert self.cond.wait_for(lambda: any(predicate(e) for e in self.events), timeout), (
-                f"event not seen; got {self.events[-5:]}"
-            )
-
-    def wait_until(self, condition, timeout=60):
-        """Wait until ``condition(events)`` holds for the events so far."""
-        with self.cond:
-            assert self.cond.wait_for(lambda: condition(self.events), timeout), (
-                f"condition not met; got {self.events[-5:]}"
-            )
-
-    def for_well(self, well):
-        return [(s, st) for a, s, st, _ in self.events if a == well]
-
-    def terminal(self, well):
-        return [st for a, s, st, _ in self.events if a == well and s == "pipeline" and st != "started"]
 
 
 def seed_sequence(step_names):
