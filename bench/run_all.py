@@ -388,9 +388,11 @@ def render(runs: list[BenchRun], info: dict[str, str], started: str, seconds: fl
                        f"{run.status} |")
     passed = sum(1 for r in runs for row in r.rows if row.ok)
     failed = sum(1 for r in runs for row in r.rows if row.ok is False)
-    out += ["", f"{passed} figures meet their target, {failed} do not; "
-            f"{sum(1 for r in runs if r.status == 'missing')} bench module(s) missing, "
-            f"{sum(1 for r in runs if r.status in ('failed', 'timeout'))} failed.", ""]
+    missing = sum(1 for r in runs if r.status == "missing")
+    broken = sum(1 for r in runs if r.status in ("failed", "timeout"))
+    out += ["", f"{passed} figure{'s meet' if passed != 1 else ' meets'} its target, "
+            f"{failed} {'do' if failed != 1 else 'does'} not; {missing} bench module(s) missing, "
+            f"{broken} failed to run.", ""]
     out += ["## Output of each bench", ""]
     for run in runs:
         out.append(f"### bench_{run.name} — {run.status}"
