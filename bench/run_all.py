@@ -390,7 +390,7 @@ def render(runs: list[BenchRun], info: dict[str, str], started: str, seconds: fl
     failed = sum(1 for r in runs for row in r.rows if row.ok is False)
     missing = sum(1 for r in runs if r.status == "missing")
     broken = sum(1 for r in runs if r.status in ("failed", "timeout"))
-    out += ["", f"{passed} figure{'s meet' if passed != 1 else ' meets'} its target, "
+    out += ["", f"{passed} {'figures meet their' if passed != 1 else 'figure meets its'} target, "
             f"{failed} {'do' if failed != 1 else 'does'} not; {missing} bench module(s) missing, "
             f"{broken} failed to run.", ""]
     out += ["## Output of each bench", ""]
