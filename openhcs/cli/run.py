@@ -129,7 +129,9 @@ def run_via_server(plate: Path, steps, config, wells, host: str, port: int) -> i
     view = ProgressView(None)
 
     def on_progress(message: dict) -> None:
-        if message.get("well_id") and message.get("step"):
+        if message.get("status") == "planned":  # the server compiled the run: now we know its wells
+            view.set_total(len((message.get("summary") or {}).get("wells") or []) or None)
+        elif message.get("well_id") and message.get("step"):
             view.update(message["well_id"], message["step"], message["status"], message.get("metadata") or {})
 
     with ZMQExecutionClient(host=host, port=port, persistent=False, progress_callback=on_progress) as client:

@@ -98,6 +98,16 @@ class Started:
 
 
 @dataclass(frozen=True)
+class Planned:
+    """The run's plan is compiled: which wells it covers and how many steps each has."""
+
+    execution_id: str
+    at: float
+    wells: tuple[str, ...]
+    total_steps: int
+
+
+@dataclass(frozen=True)
 class WellProgress:
     execution_id: str
     at: float
@@ -127,7 +137,7 @@ class Finished:
     metrics: dict | None = None
 
 
-Event = Submitted | Started | WellProgress | CancelRequested | Finished
+Event = Submitted | Started | Planned | WellProgress | CancelRequested | Finished
 
 
 # --------------------------------------------------------------------------- records
@@ -253,6 +263,7 @@ class RunBook:
             WellProgress: self._well_progress,
             CancelRequested: self._cancel_requested,
             Finished: self._finished_event,
+            Planned: self._planned,
         }
 
     # ---- the only mutator
@@ -308,6 +319,13 @@ class RunBook:
         elif record.state is not RunState.CANCELLING or record.started_at is not None:
             raise InvalidTransition(f"run {ev.execution_id!r} cannot start: it is {record.state}")
         record.started_at = ev.at
+        return record
+
+    def _planned(self, ev: Planned) -> RunRecord:
+        record = self._record(ev.execution_id)
+        if not record.is_terminal:
+            record.summary["wells"] = list(ev.wells)
+            record.total_steps = ev.total_steps
         return record
 
     def _well_progress(self, ev: WellProgress) -> RunRecord:

@@ -53,6 +53,7 @@ from openhcs.runtime.runs import (
     EventLog,
     EventsExpired,
     Finished,
+    Planned,
     RunBook,
     Started,
     Submitted,
@@ -302,6 +303,7 @@ class ZMQExecutionServer(ZMQServer):
                 if run.cancel_axes:
                     orch.cancel(sorted(run.cancel_axes), force=run.force, grace=run.grace)
             compiled = orch.compile_pipelines(steps, msg.wells)
+            self.post(("planned", eid, compiled.wells, len(compiled.pipeline), time.time()))
             result = orch.execute_compiled_plate(compiled)
             status, results = result.status, result.to_dict()
             message = _result_message(results)
@@ -376,6 +378,12 @@ class ZMQExecutionServer(ZMQServer):
             if record is not None and record.started_at is None and not record.is_terminal:
                 self._save(self.runs.handle(Started(eid, at)))
                 self._emit_run(eid, "started")
+        elif kind == "planned":
+            _, eid, wells, total_steps, at = item
+            record = self.runs.get(eid)
+            if record is not None and not record.is_terminal:
+                self._save(self.runs.handle(Planned(eid, at, tuple(wells), total_steps)))
+                self._emit_run(eid, "planned", summary={"wells": list(wells), "total_steps": total_steps})
         elif kind == "finished":
             self._finish(*item[1:])
 

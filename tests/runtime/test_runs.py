@@ -326,3 +326,15 @@ def test_event_log_bound_drops_oldest_and_reports_gap():
     assert info.value.first_available == 3
     with pytest.raises(EventsExpired):
         log.since("r1", 0)
+
+
+def test_planned_fills_wells_and_steps_for_progress():
+    from openhcs.runtime.runs import Planned
+
+    book = RunBook()
+    book.handle(Submitted("r1", 1.0, None, "/plate", {"wells": None}))
+    record = book.handle(Planned("r1", 2.0, ("A01", "A02"), 3))
+    assert record.wells_total == 2 and record.total_steps == 3
+    assert record.progress()["fraction"] == 0.0
+    book.handle(WellProgress("r1", 3.0, "A01", "pipeline", "completed", {}))
+    assert book.get("r1").progress()["fraction"] == 0.5

@@ -56,6 +56,12 @@ def test_demo_pipeline_completes_with_ordered_gapless_events(server, plate, reco
         assert seqs(client.get_events(eid, since_seq=10)) == list(range(11, response["final_seq"] + 1))
         run = client.get_status(eid)["execution"]
         assert run["state"] == "complete" and run["progress"]["wells_complete"] == 6
+        # once compiled, the run announces its plan, so totals are known without the plate
+        planned = [e for e in events if e["type"] == "run" and e["status"] == "planned"]
+        assert len(planned) == 1
+        assert planned[0]["summary"] == {"wells": ["A01", "A02", "A03", "B01", "B02", "B03"], "total_steps": 4}
+        assert planned[0]["seq"] < min(e["seq"] for e in well_events)
+        assert run["progress"]["wells_total"] == 6 and run["progress"]["fraction"] == 1.0
 
 
 def test_status_answered_while_plate_runs_on_all_cores(client, plate, recorder):
