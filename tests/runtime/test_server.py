@@ -93,7 +93,7 @@ def test_cancel_whole_run_mid_run(client, plate, recorder):
     assert response["status"] == "cancelled", (response["error"], response["traceback"])
     assert response["results"]["completed"] == []
     statuses = [e["status"] for e in recorder.for_run(eid) if e["type"] == "run"]
-    assert statuses == ["queued", "started", "cancelling", "cancelled"]
+    assert statuses == ["queued", "started", "planned", "cancelling", "cancelled"]
     events = recorder.for_run(eid)
     assert seqs(events) == list(range(1, events[-1]["final_seq"] + 1))
 
