@@ -402,26 +402,32 @@ def test_server_survived_fuzzing_and_still_runs_a_plate(fuzz_server):
         assert sum(SENT.values()) >= FUZZ_CASES, SENT
 
 
-@pytest.mark.parametrize("depth", [1_000, 100_000])
-def test_deeply_nested_signed_body_gets_error_reply(servers, depth):
-    """Nesting beyond msgspec's recursion limit must be refused like any malformed body
-    (docs/REQUESTS-proof.md #1: it used to end the server loop)."""
-    server = servers("--mode", "threads")
+def _send_signed(server, body: bytes):
+    """Sign ``body`` with the server's real key, send it once, return the decoded reply
+    (``None`` when none came within 5 s)."""
     session = server.session()
-    body = b'{"type":"status","execution_id":' + b"[" * depth + b"]" * depth + b"}"
     ctx = zmq.Context()
     try:
         sock = server.req_socket(ctx, 5000)
         try:
             sock.send_multipart([HEADER, session.sign(body), body])
             try:
-                reply = session.deserialize(sock.recv_multipart())
+                return session.deserialize(sock.recv_multipart())
             except zmq.Again:
-                reply = None
+                return None
         finally:
             sock.close(linger=0)
     finally:
         ctx.term()
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_deeply_nested_signed_body_gets_error_reply(servers, depth):
+    """Nesting beyond msgspec's recursion limit must be refused like any malformed body
+    (docs/REQUESTS-proof.md #1: it used to end the server loop)."""
+    server = servers("--mode", "threads")
+    body = b'{"type":"status","execution_id":' + b"[" * depth + b"]" * depth + b"}"
+    reply = _send_signed(server, body)
     assert server.alive(), f"server died:\n{server.log_text()[-1500:]}"
     assert isinstance(reply, Error) and reply.code in ("malformed", "invalid_message"), reply
     assert server.ping() is not None
@@ -433,20 +439,7 @@ def test_unhashable_type_field_gets_error_reply(servers, body):
     """A signed body whose ``type`` is a list or object must be refused like any unknown
     type (docs/REQUESTS-proof.md #2: it raised TypeError out of the server loop)."""
     server = servers("--mode", "threads")
-    session = server.session()
-    ctx = zmq.Context()
-    try:
-        sock = server.req_socket(ctx, 5000)
-        try:
-            sock.send_multipart([HEADER, session.sign(body), body])
-            try:
-                reply = session.deserialize(sock.recv_multipart())
-            except zmq.Again:
-                reply = None
-        finally:
-            sock.close(linger=0)
-    finally:
-        ctx.term()
+    reply = _send_signed(server, body)
     assert server.alive(), f"server died:\n{server.log_text()[-1500:]}"
     assert isinstance(reply, Error) and reply.code in ("malformed", "unknown_type", "invalid_message"), reply
     assert server.ping() is not None
