@@ -64,6 +64,11 @@ def row_letters(row: int) -> str:
     return letters
 
 
+def component_value(text: str) -> str:
+    """'01' -> '1': component values carry no leading zeros, whatever the layout."""
+    return str(int(text))
+
+
 def well_name(row: str | int, col: int | str) -> str:
     """Canonical well name: upper-case row letters and a column of at least two digits."""
     letters = row_letters(row) if isinstance(row, int) else row.upper()

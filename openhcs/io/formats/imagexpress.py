@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from openhcs.io.formats import PlateFormat, ScanResult, is_tiff_name
-from openhcs.io.plate import ImageRecord, well_name
+from openhcs.io.plate import ImageRecord, component_value, well_name
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,6 @@ _HTD_INTS = {
 }
 
 
-def _number(text: str) -> str:
-    """'01' -> '1': component values carry no leading zeros."""
-    return str(int(text))
-
-
 def parse_name(name: str) -> dict[str, str] | None:
     """Components encoded in an image file name, or None if it is not an image name."""
     if "_thumb" in name.lower():
@@ -69,9 +64,9 @@ def parse_name(name: str) -> dict[str, str] | None:
     parts = match.groupdict()
     return {
         "well": well_name(parts["row"], parts["col"]),
-        "site": _number(parts["site"] or "1"),
-        "channel": _number(parts["channel"] or "1"),
-        "z": _number(parts["z"]) if parts["z"] else "",
+        "site": component_value(parts["site"] or "1"),
+        "channel": component_value(parts["channel"] or "1"),
+        "z": component_value(parts["z"]) if parts["z"] else "",
     }
 
 
@@ -119,7 +114,7 @@ def _htd_metadata(raw: dict[str, Any], path: Path) -> dict[str, Any]:
     for key, value in raw.items():
         wave = re.fullmatch(r"WaveName(\d+)", key)
         if wave and isinstance(value, str):
-            names[_number(wave.group(1))] = value
+            names[component_value(wave.group(1))] = value
     if names:
         meta["channel_names"] = names
     if isinstance(raw.get("Description"), str):
@@ -135,7 +130,7 @@ def _scan_folder(folder: Path, timepoint: str, z: str, out: list[ImageRecord],
             if entry.is_dir():
                 zstep = ZSTEP_RE.match(entry.name)
                 if zstep:
-                    _scan_folder(Path(entry.path), timepoint, _number(zstep.group(1)), out, skipped)
+                    _scan_folder(Path(entry.path), timepoint, component_value(zstep.group(1)), out, skipped)
                 continue
             if not is_tiff_name(entry.name):
                 continue
@@ -157,7 +152,7 @@ def scan(root: Path) -> ScanResult:
         timepoints = [(e.path, TIMEPOINT_RE.match(e.name)) for e in entries if e.is_dir()]
     for folder, match in timepoints:
         if match:
-            _scan_folder(Path(folder), _number(match.group(1)), "1", records, skipped)
+            _scan_folder(Path(folder), component_value(match.group(1)), "1", records, skipped)
     if skipped:
         log.warning("%s: ignored %d TIFF file(s) not named like ImageXpress images, e.g. %s",
                     root, len(skipped), skipped[0])

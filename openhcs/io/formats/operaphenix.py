@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from openhcs.io.formats import PlateFormat, ScanResult, is_tiff_name
-from openhcs.io.plate import ImageRecord, well_name
+from openhcs.io.plate import ImageRecord, component_value, well_name
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,6 @@ _PLATE_FIELDS = {
 }
 
 
-def _number(text: str) -> str:
-    return str(int(text))
-
-
 def parse_name(name: str) -> dict[str, str] | None:
     """Components encoded in an Opera Phenix file name, or None if it is not one."""
     match = IMAGE_RE.match(name)
@@ -55,10 +51,10 @@ def parse_name(name: str) -> dict[str, str] | None:
     parts = match.groupdict()
     return {
         "well": well_name(int(parts["row"]), parts["col"]),
-        "site": _number(parts["site"]),
-        "channel": _number(parts["channel"]),
-        "z": _number(parts["z"]),
-        "timepoint": _number(parts["timepoint"]),
+        "site": component_value(parts["site"]),
+        "channel": component_value(parts["channel"]),
+        "z": component_value(parts["z"]),
+        "timepoint": component_value(parts["timepoint"]),
     }
 
 
@@ -120,7 +116,7 @@ def parse_index(path: Path) -> dict[str, Any]:
                 channel = elem.get("ChannelID") or _child_text(elem, "ChannelID")
                 name = _child_text(elem, "ChannelName")
                 if channel and channel.isdigit() and name:
-                    names.setdefault(_number(channel), name)
+                    names.setdefault(component_value(channel), name)
                 if tag == "Image":
                     elem.clear()  # thousands of these; keep memory flat
             elif tag in _PLATE_FIELDS and _PLATE_FIELDS[tag] not in meta and elem.text:
