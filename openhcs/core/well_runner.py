@@ -22,7 +22,7 @@ import numpy as np
 
 from openhcs.core import progress
 from openhcs.core.steps import FunctionStep, iter_calls
-from openhcs.io.plate import ImageRecord, read_image
+from openhcs.io.plate import ImageRecord, natural_key, read_image
 from openhcs.io.storage import write_csv_atomic, write_tiff_atomic
 from openhcs.processing.checkpoint import StepCancelled, cancellation_scope
 
@@ -148,10 +148,6 @@ def _load_images(records: tuple[ImageRecord, ...]) -> dict[Key, np.ndarray]:
     return images
 
 
-def _natural(value: str) -> tuple:
-    return (0, int(value), "") if value.isdigit() else (1, 0, value)
-
-
 def apply_step(
     step: FunctionStep, images: dict[Key, np.ndarray]
 ) -> tuple[dict[Key, np.ndarray], list[dict[str, Any]]]:
@@ -166,7 +162,7 @@ def apply_step(
     rows: list[dict[str, Any]] = []
     group_pos = KEY_COMPONENTS.index(step.group_by) if step.group_by else None
     for group_keys in groups.values():
-        group_keys.sort(key=lambda k: tuple(_natural(k[i]) for i in var_idx))
+        group_keys.sort(key=lambda k: tuple(natural_key(k[i]) for i in var_idx))
         pattern = step.func
         if isinstance(pattern, dict):
             pattern = pattern.get(group_keys[0][group_pos]) if group_pos is not None else None
