@@ -142,7 +142,6 @@ def run_via_server(plate: Path, steps, config, wells, host: str, port: int) -> i
             )
             execution_id = submitted["execution_id"]
             view.message(f"execution {execution_id} accepted by server {host}:{port}")
-            view.set_total(_count_wells(plate, wells))
             interrupts = 0
             while True:
                 try:
@@ -155,20 +154,6 @@ def run_via_server(plate: Path, steps, config, wells, host: str, port: int) -> i
                     client.cancel_execution(execution_id, force=interrupts > 1)
     _print_result(response.get("results") or {}, response["status"], response.get("message"))
     return EXIT_CODES.get(response["status"], 1)
-
-
-def _count_wells(plate: Path, wells) -> int | None:
-    """Wells the run will process, for the progress bar (None when the plate is not
-    visible from here, e.g. on a remote server's disk)."""
-    if wells:
-        return len(wells)
-    from openhcs.io.detect import open_plate
-    from openhcs.io.errors import PlateError
-
-    try:
-        return len(open_plate(plate, validate=False).wells)
-    except PlateError:
-        return None
 
 
 def _print_result(result: dict, status: str, message: str | None = None) -> None:
