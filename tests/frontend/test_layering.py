@@ -7,6 +7,7 @@ CHECK = """
 import sys
 import openhcs.frontend, openhcs.frontend.controller, openhcs.frontend.execution
 import openhcs.frontend.servers, openhcs.frontend.history, openhcs.frontend.results
+import openhcs.frontend.designer
 bad = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'textual', 'PyQt5', 'PyQt6'))
 print(','.join(bad))
 """
