@@ -111,7 +111,7 @@ class DesignerModel:
                 issues.append(issue_for(str(exc), index))
         names = [d.display_name for d in self.steps]
         for index, name in enumerate(names):
-            if names.count(name) > 1:
+            if names.count(name) > 1 and built[index] is not None:
                 issues.append(Issue(index, NAME, f"step {name!r}: another step has the same name; rename one"))
         if not self.steps:
             issues.append(Issue(None, FUNCTION, "the pipeline has no steps"))
@@ -198,10 +198,11 @@ class DesignerModel:
 
     def add_step(self, function: str | None = None, index: int | None = None) -> int:
         """Add a step (after the last, or at ``index``), with ``function`` from the catalog."""
-        draft = StepDraft(name=None)
+        draft = StepDraft(name=None)  # unnamed: shown (and written) by its function's name
         if function:
             draft.branches[None] = Branch([self._new_call(function)])
-        draft.name = self._unique_name(function or "step")
+            if draft.display_name in {d.display_name for d in self.steps}:
+                draft.name = self._unique_name(function)
         at = len(self.steps) if index is None else max(0, min(index, len(self.steps)))
         self.steps.insert(at, draft)
         self._edited()

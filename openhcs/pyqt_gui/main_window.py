@@ -7,11 +7,13 @@ from pathlib import Path
 from PySide6.QtWidgets import QMainWindow, QTabWidget
 
 from openhcs.frontend.controller import PlateManagerController
+from openhcs.frontend.designer import DesignerModel
 from openhcs.frontend.history import HistoryModel
 from openhcs.frontend.servers import ServerManager
 from openhcs.pyqt_gui.qt_bridge import QtDispatcher
 from openhcs.pyqt_gui.widgets.history_view import HistoryView
 from openhcs.pyqt_gui.widgets.plate_manager import PlateManager
+from openhcs.pyqt_gui.widgets.qt_designer import DesignerView
 from openhcs.pyqt_gui.widgets.results_view import ResultsView
 from openhcs.pyqt_gui.widgets.server_manager import ServerManagerView
 
@@ -30,11 +32,14 @@ class MainWindow(QMainWindow):
         self.servers = ServerManager()
         self.history = HistoryModel()
         self.plate_manager = PlateManager(self.controller)
+        self.designer = DesignerModel(global_config=global_config)
+        self.designer_view = DesignerView(self.designer, self.controller, self.dispatcher)
         self.results_view = ResultsView(self.controller)
         self.server_view = ServerManagerView(self.servers, self.dispatcher)
         self.history_view = HistoryView(self.history, self.dispatcher)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.plate_manager, "Plates")
+        self.tabs.addTab(self.designer_view, "Designer")
         self.tabs.addTab(self.results_view, "Results")
         self.tabs.addTab(self.server_view, "Servers")
         self.tabs.addTab(self.history_view, "History")
