@@ -6,9 +6,11 @@ from textual.app import App
 from textual.reactive import reactive
 
 from openhcs.frontend.controller import PlateManagerController
+from openhcs.frontend.designer import DesignerModel
 from openhcs.frontend.history import HistoryModel
 from openhcs.frontend.servers import ServerManager
 from openhcs.textual_tui.bridge import Dispatched, TextualDispatcher
+from openhcs.textual_tui.screens.designer import DesignerScreen
 from openhcs.textual_tui.screens.history import HistoryScreen
 from openhcs.textual_tui.screens.plates import PlatesScreen
 from openhcs.textual_tui.screens.results import ResultsScreen
@@ -24,6 +26,7 @@ class OpenHCSApp(App):
         ("f2", "switch_mode('results')", "Results"),
         ("f3", "switch_mode('servers')", "Servers"),
         ("f4", "switch_mode('history')", "History"),
+        ("f5", "switch_mode('designer')", "Designer"),
         ("ctrl+q", "quit", "Quit"),
     ]
 
@@ -38,12 +41,14 @@ class OpenHCSApp(App):
                                                  stop_timeout=stop_timeout)
         self.servers = ServerManager()
         self.history = HistoryModel()
+        self.designer = DesignerModel(global_config=global_config)
         self._initial = (list(plates), pipeline)
         self.controller.changed.connect(self._status_changed)
         self.add_mode("plates", lambda: PlatesScreen(self.controller))
         self.add_mode("results", lambda: ResultsScreen(self.controller))
         self.add_mode("servers", lambda: ServersScreen(self.servers, self.dispatcher))
         self.add_mode("history", lambda: HistoryScreen(self.history, self.dispatcher))
+        self.add_mode("designer", lambda: DesignerScreen(self.designer, self.controller, self.dispatcher))
 
     def on_mount(self) -> None:
         self.switch_mode("plates")
