@@ -1,6 +1,6 @@
 """Render each main screen of both front ends to PNG in ``docs/screenshots/``.
 
-    QT_QPA_PLATFORM=offscreen python docs/screenshots.py
+    QT_QPA_PLATFORM=offscreen python docs/screenshots.py [--designer]
 
 It makes the demo plate, runs the default pipeline on it through a private execution
 server (spawned by each UI's client, stopped when the UI closes), and captures:
@@ -8,7 +8,8 @@ server (spawned by each UI's client, stopped when the UI closes), and captures:
 - Qt: ``widget.grab().save()`` of the Plates tab while running and when done, and of the
   Results, Servers and History tabs;
 - Textual: ``app.save_screenshot()`` (SVG) of the same screens, rasterised to PNG with
-  cairosvg when it is installed, else with PySide6's ``QSvgRenderer``.
+  cairosvg when it is installed, else with PySide6's ``QSvgRenderer``;
+- the pipeline designer of each (``--designer`` makes only those; they need no run).
 
 Runtime and data folders are private temp folders, so no real servers or history show.
 """
@@ -199,12 +200,91 @@ def textual_screens(plate: Path, tmp: Path) -> list[Path]:
     return shots
 
 
+# --------------------------------------------------------------------------- designer
+
+
+def qt_designer_screens(plate: Path) -> list[Path]:
+    """The Designer tab: the default analysis with a one-site preview, then a validation error."""
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from openhcs.pyqt_gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    win = MainWindow(port=_free_port(), global_config=_config())
+    win.resize(1200, 860)
+    win.show()
+    view, model = win.designer_view, win.designer
+
+    def settle(condition) -> None:
+        loop, ticker = QEventLoop(), QTimer()
+        ticker.timeout.connect(lambda: loop.quit() if condition() else None)
+        ticker.start(50)
+        if not condition():
+            loop.exec()
+        ticker.stop()
+
+    def grab(name: str) -> Path:
+        app.processEvents()
+        path = OUT / f"qt_{name}.png"
+        win.grab().save(str(path))
+        return path
+
+    try:
+        win.controller.add_plate(plate)
+        win.tabs.setCurrentWidget(view)
+        model.new_default()
+        view.steps.setCurrentRow(1)
+        model.set_param(1, "radius", "20")
+        view.preview()
+        settle(lambda: model.status.startswith("after"))
+        shots = [grab("designer")]
+        view.add_step()
+        model.validate(win.dispatcher)
+        settle(lambda: bool(model.issues))
+        shots.append(grab("designer_issues"))
+    finally:
+        win.close()
+    return shots
+
+
+def textual_designer_screens(plate: Path, tmp: Path) -> list[Path]:
+    from textual.widgets import OptionList
+
+    from openhcs.textual_tui.app import OpenHCSApp
+
+    app = OpenHCSApp(port=_free_port(), global_config=_config())
+    shots: list[Path] = []
+
+    async def scenario() -> None:
+        async with app.run_test(size=(150, 60)) as pilot:
+            app.controller.add_plate(plate)
+            await pilot.press("f5")
+            await pilot.pause()
+            app.designer.new_default()
+            await pilot.pause()
+            app.screen.query_one("#designer-steps", OptionList).highlighted = 1
+            await pilot.pause()
+            app.designer.set_param(1, "radius", "20")
+            app.designer.validate()
+            await pilot.pause()
+            svg = Path(app.save_screenshot("tui_designer.svg", str(tmp)))
+            png = OUT / "tui_designer.png"
+            svg_to_png(svg, png)
+            shots.append(png)
+
+    asyncio.run(scenario())
+    return shots
+
+
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
+    only_designer = "--designer" in sys.argv[1:]
     with tempfile.TemporaryDirectory(prefix="openhcs-shots-") as tmp_name:
         tmp = Path(tmp_name)
         plate = _setup(tmp)
-        shots = qt_screens(plate) + textual_screens(plate, tmp)
+        shots = [] if only_designer else qt_screens(plate) + textual_screens(plate, tmp)
+        shots += qt_designer_screens(plate) + textual_designer_screens(plate, tmp)
     for path in shots:
         print(path.relative_to(ROOT))
     return 0
