@@ -9,7 +9,7 @@ keeps the field's well and site (added by the well runner) and the object's ``la
 Columns are CellProfiler's feature names with their module prefix (``AreaShape_Area``,
 ``Intensity_MeanIntensity_ch2``): intensity features carry ``_ch{k}`` for stack plane ``k-1``.
 
-Intensities are scaled into CellProfiler's 0..1 range first: by ``intensity_scale`` when
+Each channel's intensities are scaled into CellProfiler's 0..1 range first: by ``intensity_scale`` when
 given (e.g. 65535 for raw 16-bit data, as CellProfiler divides by the type's maximum),
 else by 1 for data already within 0..1, 255 for 8-bit values and 65535 for 16-bit values.
 """
@@ -30,8 +30,8 @@ INTENSITY_FEATURES = ("intensity", "texture", "granularity", "radial_distributio
 ALL_FEATURES = (*SHAPE_FEATURES, *INTENSITY_FEATURES, "neighbors")
 DEFAULT_FEATURES = ("sizeshape", "intensity", "texture", "granularity", "neighbors")
 _PREFIX = {
-    "sizeshape": "AreaShape_", "zernike": "AreaShape_", "feret": "AreaShape_", "intensity": "Intensity_",
-    "texture": "Texture_", "granularity": "", "radial_distribution": "RadialDistribution_", "neighbors": "",
+    "sizeshape": "AreaShape_", "zernike": "AreaShape_", "feret": "AreaShape_", "intensity": "",
+    "texture": "Texture_", "granularity": "", "radial_distribution": "", "neighbors": "",
 }
 
 
@@ -85,29 +85,25 @@ def measure_stack(
     if not len(ids):
         return arr.copy(), []
     masks = relabel_sequential(labels)[0]  # cp-measure indexes objects 1..N
-    scale = intensity_range(arr[channels], intensity_scale) if channels else 1.0
     core = get_core_measurements(sanitize=False)
     blank = np.zeros(labels.shape, np.float32)
     for feature in features:
         checkpoint()
         if feature == "neighbors":
-            found = get_multimask_measurements()["neighbors"](masks, masks, **options.get(feature, {}))
-            _add(rows, {k: _original_ids(v, ids) if "ObjectNumber" in k else v for k, v in found.items()}, "", "")
+            # objects touching each other; the closest-object *numbers* are left out, as
+            # cp-measure reports them inconsistently when objects are their own neighbours
+            found = get_multimask_measurements()["neighbors"](
+                masks, masks, **{"distance_method": "Adjacent", **options.get(feature, {})})
+            _add(rows, {k: v for k, v in found.items() if "ObjectNumber" not in k}, "", "")
         elif feature in SHAPE_FEATURES:
             _add(rows, core[feature](masks, blank, **options.get(feature, {})), _PREFIX[feature], "")
         else:
             for k in channels:
                 checkpoint()
-                pixels = np.clip(arr[k].astype(np.float32) / scale, 0.0, 1.0)
+                pixels = np.clip(arr[k].astype(np.float32) / intensity_range(arr[k], intensity_scale), 0.0, 1.0)
                 found = core[feature](masks, pixels, **options.get(feature, {}))
                 _add(rows, found, _PREFIX[feature], f"_ch{k + 1}")
     return arr.copy(), rows
-
-
-def _original_ids(numbers, ids: np.ndarray) -> np.ndarray:
-    """cp-measure's object numbers (1..N, 0 = none) back to the labels of the plane."""
-    numbers = np.asarray(numbers, dtype=np.int64)
-    return np.where(numbers > 0, ids[np.clip(numbers - 1, 0, len(ids) - 1)], 0)
 
 
 def _add(rows: list[dict], found: dict, prefix: str, suffix: str) -> None:
@@ -143,7 +139,7 @@ cp_measure_intensity = _one("intensity", "Integrated, mean, median, quartile and
 cp_measure_texture = _one("texture", "Haralick texture features of each object (CellProfiler MeasureTexture).", Contract.LABELS_IMAGE_TO_TABLE)
 cp_measure_granularity = _one("granularity", "Granularity spectrum of each object (CellProfiler MeasureGranularity).", Contract.LABELS_IMAGE_TO_TABLE)
 cp_measure_radial_distribution = _one("radial_distribution", "Radial intensity distribution in each object (CellProfiler MeasureObjectIntensityDistribution).", Contract.LABELS_IMAGE_TO_TABLE)
-cp_measure_neighbors = _one("neighbors", "Number of neighbours, closest distances and percent touching of each object (CellProfiler MeasureObjectNeighbors).", Contract.LABELS_TO_TABLE)
+cp_measure_neighbors = _one("neighbors", "Number of touching neighbours, closest distances and percent touching of each object (CellProfiler MeasureObjectNeighbors, adjacent).", Contract.LABELS_TO_TABLE)
 
 
 @register(category="measurement", contract=Contract.LABELS_IMAGE_TO_TABLE)

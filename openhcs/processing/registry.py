@@ -23,6 +23,7 @@ import importlib
 import importlib.metadata
 import inspect
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -172,8 +173,9 @@ def register(category: str, contract: Contract | str | None = None,
                 info.module,
                 existing.__module__,
             )
-        _functions[info.name] = func
-        _infos[info.name] = info
+        with _lock:
+            _functions[info.name] = func
+            _infos[info.name] = info
         func.openhcs_contract = info.contract
         return func
 
@@ -181,6 +183,7 @@ def register(category: str, contract: Contract | str | None = None,
 
 
 _catalogs_loaded = False
+_lock = threading.RLock()  # the catalog may be built by a server thread while runs compile
 
 
 def load_builtins() -> None:
@@ -189,14 +192,15 @@ def load_builtins() -> None:
     global _catalogs_loaded
     for module in BUILTIN_MODULES:
         importlib.import_module(module)
-    if _catalogs_loaded:
-        return
-    _catalogs_loaded = True
-    for name in CATALOG_MODULES:
-        try:
-            importlib.import_module(name).register_catalog()
-        except Exception as exc:  # e.g. an optional library missing: the rest still loads
-            log.warning("function catalog %s not loaded: %s: %s", name, type(exc).__name__, exc)
+    with _lock:
+        if _catalogs_loaded:
+            return
+        for name in CATALOG_MODULES:
+            try:
+                importlib.import_module(name).register_catalog()
+            except Exception as exc:  # e.g. an optional library missing: the rest still loads
+                log.warning("function catalog %s not loaded: %s: %s", name, type(exc).__name__, exc)
+        _catalogs_loaded = True
 
 
 def contract_of(func: Callable[..., Any]) -> Contract | None:
@@ -211,13 +215,18 @@ def list_functions(category: str | None = None, search: str | None = None) -> li
     contract or first docstring line.
     """
     load_builtins()
-    words = (search or "").lower().split()
-    infos = [
-        i for i in _infos.values()
-        if (category is None or i.category == category)
-        and all(w in f"{i.name} {i.category} {i.contract.value} {i.summary}".lower() for w in words)
-    ]
+    with _lock:
+        infos = [i for i in _infos.values() if matches(i, search, category)]
     return sorted(infos, key=lambda i: (i.category, i.name))
+
+
+def matches(info: FunctionInfo, search: str | None = None, category: str | None = None) -> bool:
+    """Whether ``info`` is in ``category`` (if given) and contains every word of ``search``
+    (case-insensitive) in its name, category, contract or summary."""
+    if category is not None and info.category != category:
+        return False
+    text = f"{info.name} {info.category} {info.contract.value} {info.summary}".lower()
+    return all(word in text for word in (search or "").lower().split())
 
 
 def get_function(name: str) -> Callable[..., Any]:

@@ -18,7 +18,7 @@ from openhcs.processing.contracts import Contract, Kind
 from openhcs.processing.normalization import check_stack
 
 _OUT_DTYPE = {Kind.IMAGE: np.float32, Kind.MASK: np.uint8, Kind.LABELS: np.int32}
-RANK_LEVELS = 4096  # float planes are mapped to 12-bit integers for rank filters (fast histograms)
+RANK_LEVELS = 1024  # float planes are mapped to 10-bit integers for rank filters (fast histograms)
 
 
 class AdapterError(ValueError):
@@ -96,7 +96,7 @@ def rank(func: Callable, stack: np.ndarray, kwargs: dict[str, Any], contract: Co
     """scikit-image rank filters over a disk of ``radius``; they need integer images.
 
     Integer planes within 0..65535 are used as they are; other planes are mapped linearly
-    onto 0..4095 and the result mapped back, so a local mean of a float image stays in
+    onto 0..1023 and the result mapped back, so a local mean of a float image stays in
     the image's units.
     """
     from skimage.morphology import disk
