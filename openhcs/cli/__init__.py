@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "openhcs.cli.run",
     "openhcs.cli.server",
     "openhcs.cli.history",
+    "openhcs.cli.functions",
     "openhcs.cli.ui",
 )
 

@@ -126,7 +126,15 @@ class Kill(Message, tag="kill", kw_only=True):
     """Immediate stop: force-cancel every run, then exit."""
 
 
-REQUEST_TYPES = (Ping, Execute, Status, Cancel, Events, Shutdown, Kill)
+class Functions(Message, tag="functions", kw_only=True):
+    """The server's function catalog (built-ins, scikit-image, plugins), optionally filtered:
+    ``search`` words must all occur in an entry's name, category, contract or summary."""
+
+    search: str | None = None
+    category: str | None = None
+
+
+REQUEST_TYPES = (Ping, Execute, Status, Cancel, Events, Shutdown, Kill, Functions)
 
 # --------------------------------------------------------------------------- replies
 
@@ -185,6 +193,48 @@ class ShutdownReply(Reply, tag="shutdown_reply", kw_only=True):
     cancelled: list[str] = []
 
 
+class ParamEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One option of a catalog function, with what a form needs to edit it.
+
+    ``kind``: bool | int | float | str | choice | tuple | array | callable | any.
+    ``default`` is ``None`` when ``required`` or when it is not plain data (an array, a
+    function); ``default_repr`` is always its Python repr ("" when required).
+    """
+
+    name: str
+    kind: str
+    annotation: str = ""
+    default: Any = None
+    default_repr: str = ""
+    required: bool = False
+    nullable: bool = False
+    choices: list[Any] = []
+    doc: str = ""
+
+
+class FunctionEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One catalog function. ``contract`` reads ``inputs -> output``, e.g.
+    ``labels + image -> table``; ``module``/``qualname`` import it."""
+
+    name: str
+    category: str
+    module: str
+    qualname: str
+    contract: str
+    inputs: list[str]
+    output: str
+    summary: str = ""
+    doc: str = ""
+    params: list[ParamEntry] = []
+
+
+class FunctionsReply(Reply, tag="functions_reply", kw_only=True):
+    status: str  # "ok" | "building" (ask again shortly) | "failed"
+    functions: list[FunctionEntry] = []
+    total: int = 0  # catalog size before filtering
+    message: str = ""
+
+
 class Error(Reply, tag="error", kw_only=True):
     code: str
     message: str
@@ -233,7 +283,7 @@ class RunEvent(Message, tag="run", kw_only=True):
 
 
 DATA_TYPES = (Hello, Heartbeat, Progress, RunEvent)
-REPLY_TYPES = (Pong, Accepted, StatusReply, CancelReply, EventsReply, ShutdownReply, Error)
+REPLY_TYPES = (Pong, Accepted, StatusReply, CancelReply, EventsReply, ShutdownReply, FunctionsReply, Error)
 ALL_TYPES = REQUEST_TYPES + REPLY_TYPES + DATA_TYPES
 TYPE_NAMES = {cls.__struct_config__.tag: cls for cls in ALL_TYPES}
 TERMINAL_RUN_STATES = ("complete", "failed", "cancelled")

@@ -33,6 +33,8 @@ from openhcs.runtime.protocol import (
     Events,
     EventsReply,
     Execute,
+    Functions,
+    FunctionsReply,
     Message,
     Ping,
     Pong,
@@ -225,6 +227,27 @@ class ZMQExecutionClient(ZMQClient):
     def follow(self, execution_id: str, from_seq: int = 0) -> None:
         """Deliver this run's events (after ``from_seq``) to the callback."""
         self.send_command(b"follow", execution_id.encode(), str(from_seq).encode())
+
+    def list_functions(self, search: str | None = None, category: str | None = None,
+                       timeout: float = 120.0) -> list[dict[str, Any]]:
+        """The server's function catalog (entries as dicts with ``name``, ``category``,
+        ``contract``, ``summary``, ``doc`` and ``params``), filtered by ``search`` words.
+
+        The first request makes the server build its catalog (seconds); until it is ready
+        the server answers ``building`` and this asks again, backing off, for ``timeout`` s.
+        """
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            reply = self.request(Functions(search=search, category=category), FunctionsReply)
+            if reply.status == "ok":
+                return [to_dict(entry, drop_none=False) for entry in reply.functions]
+            if reply.status != "building":
+                raise ServerError("catalog_failed", reply.message or reply.status)
+            if time.monotonic() + delay > deadline:
+                raise TimeoutError(f"the server's function catalog was not ready within {timeout} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     def shutdown_server(self, grace_seconds: float = 5.0) -> dict[str, Any]:
         """Ask the server to cancel its runs and exit (waits for an owned process)."""

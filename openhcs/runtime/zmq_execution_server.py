@@ -31,6 +31,7 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from typing import Any
 
+from openhcs.runtime.catalog import CatalogService
 from openhcs.runtime.protocol import (
     SHUTTING_DOWN,
     Accepted,
@@ -40,6 +41,8 @@ from openhcs.runtime.protocol import (
     Events,
     EventsReply,
     Execute,
+    Functions,
+    FunctionsReply,
     Kill,
     Shutdown,
     ShutdownReply,
@@ -116,6 +119,7 @@ class ZMQExecutionServer(ZMQServer):
         self._pool_lock = threading.Lock()
         self._shutting_down = False
         self._shutdown_deadline: float | None = None
+        self.catalog = CatalogService()
 
     def request_handlers(self):
         return {
@@ -125,6 +129,7 @@ class ZMQExecutionServer(ZMQServer):
             Events: self._handle_events,
             Shutdown: self._handle_shutdown,
             Kill: self._handle_kill,
+            Functions: self._handle_functions,
         }
 
     def bind(self):
@@ -228,6 +233,16 @@ class ZMQExecutionServer(ZMQServer):
         return reply_to(msg, EventsReply, status="ok", execution_id=eid,
                         events=events[:MAX_EVENTS_PER_REPLY], last_seq=self.events.last_seq(eid),
                         terminal=record is not None and record.is_terminal)
+
+    def _handle_functions(self, msg: Functions):
+        """The catalog, built once in a background thread (``building`` until then)."""
+        try:
+            found = self.catalog.lookup(msg.search, msg.category)
+        except RuntimeError as exc:
+            return reply_to(msg, FunctionsReply, status="failed", message=str(exc))
+        if found is None:
+            return reply_to(msg, FunctionsReply, status="building", message="the function catalog is being built")
+        return reply_to(msg, FunctionsReply, status="ok", functions=found, total=self.catalog.total)
 
     def _handle_shutdown(self, msg: Shutdown):
         ids = self._begin_shutdown(force=False, grace=msg.grace_seconds)
@@ -469,6 +484,7 @@ class ZMQExecutionServer(ZMQServer):
                 log.exception("closing Dask clients failed")
         if self.history is not None:
             self.history.close()
+        self.catalog.close()
 
     def _server_info(self) -> dict[str, Any]:
         active, queued = self.counts()

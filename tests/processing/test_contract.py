@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from openhcs.processing import registry
 from openhcs.processing.registry import get_function, list_functions
 
 from .helpers import disks_image
 
-BUILTINS = sorted(i.name for i in list_functions() if i.module.startswith("openhcs.processing."))
+BUILTINS = sorted(i.name for i in list_functions() if i.module in registry.BUILTIN_MODULES)
 LABELS = {"segment_nuclei"}
 ONE_PLANE = {"project_z", "stitch_sites", "estimate_flatfield"}
 UNCHANGED_COPY = {"measure_nuclei"}

@@ -55,7 +55,7 @@ def test_params_come_from_the_signature_without_the_stack():
 
 def test_every_builtin_has_a_docstring_example_and_only_keyword_options():
     for info in list_functions():
-        if info.module.startswith("openhcs.processing."):
+        if info.module in registry.BUILTIN_MODULES:
             assert "Example" in info.doc, info.name
             assert all(p.default is not inspect.Parameter.empty for p in info.params), info.name
 

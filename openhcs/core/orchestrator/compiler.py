@@ -20,6 +20,8 @@ from openhcs.core.pipeline import Pipeline
 from openhcs.core.steps import FunctionStep, PatternError, iter_calls
 from openhcs.core.well_runner import WellTask
 from openhcs.io.plate import Plate
+from openhcs.processing.contracts import Contract, ContractError, Kind, apply
+from openhcs.processing.registry import contract_of
 
 _COMPONENT_VALUES = {
     "site": "sites",
@@ -55,8 +57,10 @@ def compile_plan(
     if not len(pipeline):
         raise CompileError("the pipeline has no steps")
     selected = _select_wells(plate, wells)
+    kinds: frozenset[Kind] | None = frozenset({Kind.IMAGE})
     for step in pipeline:
         _check_step(plate, step)
+        kinds = _check_contracts(plate, step, kinds)
     if config.mode in ("processes", "dask"):
         _check_picklable(pipeline)
     output_dir = config.output_path_for(plate.path)
@@ -122,6 +126,43 @@ def _check_signature(step_name: str, func, kwargs: dict) -> None:
             f"step {step_name!r}: {fname}{sig} cannot be called with a stack and "
             f"{sorted(kwargs)}: {exc}"
         ) from exc
+
+
+def _check_contracts(plate: Plate, step: FunctionStep, kinds: frozenset[Kind] | None) -> frozenset[Kind] | None:
+    """Follow the kinds of planes (image, mask, labels) through ``step``'s declared contracts.
+
+    Returns the kinds after the step; ``None`` once a function without a contract ran (its
+    output is unknown, so later steps are not checked).
+    """
+    if kinds is None:
+        return None
+    patterns = list(step.func.values()) if isinstance(step.func, dict) else [step.func]
+    after: set[Kind] = set()
+    if isinstance(step.func, dict):
+        values = getattr(plate, _COMPONENT_VALUES[step.group_by]) if step.group_by else ()
+        if any(v not in step.func for v in values):
+            after |= kinds  # groups the dict does not name pass through
+    for pattern in patterns:
+        branch = kinds
+        for func, _ in iter_calls(pattern):
+            contract = contract_of(func)
+            if contract is None:
+                return None
+            fname = getattr(func, "__name__", repr(func))
+            try:
+                branch = apply(Contract(contract), branch)
+            except ContractError as exc:
+                raise CompileError(f"step {step.display_name!r}: {fname} {exc}") from None
+            if Contract(contract) is Contract.LABELS_IMAGE_TO_TABLE and (
+                "site" in step.variable_components or "channel" not in step.variable_components
+            ):
+                raise CompileError(
+                    f"step {step.display_name!r}: {fname} measures the labels plane against the channel "
+                    "planes of one field, so the step needs variable_components=('channel',) "
+                    f"(it has {step.variable_components})"
+                )
+        after |= branch
+    return frozenset(after)
 
 
 def _check_picklable(pipeline: Pipeline) -> None:
